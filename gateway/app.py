@@ -1,0 +1,126 @@
+"""The gateway: tokens, JWKS, client registration, the proxy, rate limits, CORS, docs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.kit.app import create_service_app
+from services.kit.auth import KeySource, Principal, SigningKey, Verifier, jwks_document, require_roles
+from services.kit.db import SessionDep
+
+from . import clients
+from .docs import install_docs
+from .proxy import TokenBuckets, Upstreams, proxy
+from .settings import GatewaySettings
+
+router = APIRouter()
+Admin = Annotated[Principal, require_roles("admin")]
+
+
+def load_keys(settings: GatewaySettings) -> tuple[SigningKey, list[SigningKey]]:
+    if settings.signing_key_pem:
+        key = SigningKey.from_pem(settings.signing_key_pem.encode())
+    else:
+        key = SigningKey.load_or_create(settings.signing_key_path)
+    retired = [SigningKey.from_pem(p.read_bytes()) for p in settings.retired_key_paths]
+    return key, retired
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(value).decode().partition(":")
+    except ValueError:
+        return None
+    return client_id, secret
+
+
+@router.post("/auth/token", response_model=clients.TokenResponse, tags=["auth"])
+async def token(
+    request: Request,
+    session: SessionDep,
+    grant_type: Annotated[str, Form()],
+    client_id: Annotated[str | None, Form(max_length=200)] = None,
+    client_secret: Annotated[str | None, Form(max_length=500)] = None,
+) -> clients.TokenResponse:
+    """OAuth 2.0 client credentials, in the form body or HTTP Basic."""
+    if grant_type != "client_credentials":
+        raise clients.UnsupportedGrant()
+    basic = _basic_credentials(request)
+    cid, secret = basic if basic else (client_id, client_secret)
+    if not cid or not secret:
+        raise clients.InvalidClient("client_id and client_secret are required")
+    s: GatewaySettings = request.app.state.settings
+    return await clients.issue_token(session, key=request.app.state.signing_key, client_id=cid, client_secret=secret,
+                                     issuer=s.shared.token_issuer, audience=s.shared.token_audience,
+                                     ttl_s=s.token_ttl_s)
+
+
+@router.get("/.well-known/jwks.json", tags=["auth"])
+async def jwks(request: Request) -> JSONResponse:
+    keys = [request.app.state.signing_key, *request.app.state.retired_keys]
+    return JSONResponse(jwks_document(keys), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.post("/api/gateway/v1/clients", response_model=clients.ClientCreated, status_code=201, tags=["clients"])
+async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admin) -> clients.ClientCreated:
+    return await clients.register_client(session, data=data)
+
+
+async def _services_ready(app: FastAPI) -> Response:
+    settings: GatewaySettings = app.state.settings
+
+    async def check(name: str, base: str) -> tuple[str, str]:
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                resp = await client.get(base.rstrip("/") + "/readyz")
+            return name, "ready" if resp.status_code == 200 else f"not ready ({resp.status_code})"
+        except httpx.HTTPError:
+            return name, "unreachable"
+
+    results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstreams().items())))
+    ok = all(v == "ready" for v in results.values())
+    return JSONResponse({"status": "ready" if ok else "unavailable", "services": results},
+                        status_code=200 if ok else 503)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    key, retired = load_keys(settings)
+    upstreams = Upstreams(settings.upstreams(), pool_size=settings.upstream_pool_size,
+                          timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s)
+
+    async def shutdown(_: FastAPI) -> None:
+        await upstreams.close()
+
+    app = create_service_app(settings, title="skillpass gateway", schema="gateway", routers=[router],
+                             with_feed=False, on_shutdown=shutdown,
+                             description="The one door: tokens, routing to the services, rate limits.")
+    app.state.signing_key = key
+    app.state.retired_keys = retired
+    # The gateway trusts its own keys directly; it needs no JWKS round trip to itself.
+    issuers = {settings.shared.token_issuer: KeySource(static=[k.public_jwk for k in (key, *retired)])}
+    if settings.shared.idp_issuer and settings.shared.idp_jwks_url:
+        issuers[settings.shared.idp_issuer] = KeySource(settings.shared.idp_jwks_url)
+    app.state.verifier = Verifier(audience=settings.shared.token_audience, issuers=issuers)
+    app.state.upstreams = upstreams
+    app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.extra_readiness = _services_ready
+    install_docs(app, list(settings.upstreams()))
+    app.router.routes.append(Route("/api/{service}/{rest:path}", proxy,
+                                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]))
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                                                               "X-Request-ID"], expose_headers=["X-Request-ID"])
+    return app

@@ -1,0 +1,157 @@
+"""The reverse proxy: ``/api/<service>/...`` → the service, on aiohttp's client.
+
+aiohttp's client because it decides the hot path's speed: on 2 cores plain httpx kept only
+0.08–0.1× of direct throughput as a proxy, aiohttp's client 0.5–0.68× (see bench/gateway).
+Small bodies are buffered (one write each way); large ones stream with a running size check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from services.kit.auth import Principal, Verifier, bearer_token
+from services.kit.obs import REQUEST_ID_HEADER, request_id_var
+from services.kit.problems import (
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+    "transfer-encoding", "upgrade", "host", "content-length",
+})
+BUFFER_LIMIT = 1024 * 1024
+# Paths a service serves without a token (relative to the service root).
+PUBLIC_PATHS = frozenset({"openapi.json", "healthz", "readyz", "v1/verify"})
+PUBLIC_PREFIXES = ("v1/status-lists/",)
+
+
+class TokenBuckets:
+    """Per-client token buckets: ``rate`` tokens a second, up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        self.rate, self.burst, self.max_keys = rate, float(burst), max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float:
+        """Takes one token; returns 0 when allowed, else seconds until one is available."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        if len(self._buckets) >= self.max_keys:
+            self._buckets.clear()
+        self._buckets[key] = (tokens - 1.0, now)
+        return 0.0
+
+
+class Upstreams:
+    """One pooled aiohttp session per upstream service."""
+
+    def __init__(self, bases: dict[str, str], *, pool_size: int, timeout_s: float, connect_timeout_s: float) -> None:
+        self.bases = {k: v.rstrip("/") for k, v in bases.items()}
+        self._pool_size = pool_size
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def session(self, name: str) -> aiohttp.ClientSession:
+        s = self.sessions.get(name)
+        if s is None or s.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
+            s = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False,
+                                      skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"))
+            self.sessions[name] = s
+        return s
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.close() for s in self.sessions.values()))
+
+
+def _client_key(request: Request, principal: Principal | None) -> str:
+    if principal is not None:
+        return "sub:" + principal.sub
+    return "ip:" + (request.client.host if request.client else "unknown")
+
+
+def _is_public(rest: str) -> bool:
+    return rest in PUBLIC_PATHS or rest.startswith(PUBLIC_PREFIXES)
+
+
+async def _request_body(request: Request, max_bytes: int) -> bytes | AsyncIterator[bytes] | None:
+    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        return None
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        size = int(declared)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body over {max_bytes} bytes")
+        if size <= BUFFER_LIMIT:
+            return await request.body()
+
+    async def stream() -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > max_bytes:
+                raise PayloadTooLarge(f"body over {max_bytes} bytes")
+            yield chunk
+
+    return stream()
+
+
+async def proxy(request: Request) -> Response:
+    app = request.app
+    service = request.path_params["service"]
+    rest = request.path_params["rest"]
+    upstreams: Upstreams = app.state.upstreams
+    base = upstreams.bases.get(service)
+    if base is None:
+        raise NotFound(f"no service {service!r}")
+    principal: Principal | None = None
+    if not _is_public(rest):
+        verifier: Verifier = app.state.verifier
+        principal = await verifier.verify(bearer_token(request))
+    wait = app.state.rate_limiter.take(_client_key(request, principal))
+    if wait > 0:
+        raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    body = await _request_body(request, app.state.settings.max_body_bytes)
+    headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP]
+    headers.append((REQUEST_ID_HEADER, request_id_var.get()))
+    if request.client:
+        prior = request.headers.get("x-forwarded-for")
+        headers.append(("x-forwarded-for", f"{prior}, {request.client.host}" if prior else request.client.host))
+    url = f"{base}/{rest}"
+    if request.url.query:
+        url += "?" + request.url.query
+    try:
+        upstream = await upstreams.session(service).request(
+            request.method, url, headers=headers, data=body, allow_redirects=False)
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"{service} did not answer in time") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"{service} is unavailable") from exc
+    out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
+                   and k.lower() != REQUEST_ID_HEADER}
+    length = upstream.content_length
+    try:
+        if length is not None and length <= BUFFER_LIMIT:
+            content = await upstream.read()
+            upstream.release()
+            return Response(content, status_code=upstream.status, headers=out_headers)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        upstream.release()
+        raise UpstreamTimeout(f"{service} broke off its answer") from exc
+    return StreamingResponse(upstream.content.iter_any(), status_code=upstream.status, headers=out_headers,
+                             background=BackgroundTask(upstream.release))

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import ServiceSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SKILLPASS_GATEWAY_", extra="ignore")
+
+    name: str = "gateway"
+    port: int = 8000
+    # The ES256 signing key: a PEM in the environment (a Kubernetes Secret), or a file that is
+    # generated on first run. Retired keys stay published in the JWKS until their tokens expire.
+    signing_key_pem: str | None = None
+    signing_key_path: Path = PROJECT_ROOT / ".data" / "keys" / "signing-key.pem"
+    retired_key_paths: list[Path] = []
+    token_ttl_s: int = 3600
+    catalogue_url: str = "http://127.0.0.1:8001"
+    assessment_url: str = "http://127.0.0.1:8002"
+    credit_bank_url: str = "http://127.0.0.1:8003"
+    incentives_url: str = "http://127.0.0.1:8004"
+    upstream_timeout_s: float = 30.0
+    upstream_connect_timeout_s: float = 2.0
+    upstream_pool_size: int = 100
+    rate_limit_per_s: float = 200.0
+    rate_limit_burst: int = 400
+    cors_origins: list[str] = []
+    max_body_bytes: int = 20 * 1024 * 1024
+
+    def upstreams(self) -> dict[str, str]:
+        """URL path segment → base URL."""
+        return {"catalogue": self.catalogue_url, "assessment": self.assessment_url,
+                "credit-bank": self.credit_bank_url, "incentives": self.incentives_url}

@@ -1,0 +1,4 @@
+from services.credit_bank.models import SCHEMA, metadata
+from services.kit.migrate import run_env
+
+run_env(SCHEMA, metadata)

@@ -1,0 +1,139 @@
+"""The app factory every service uses: logging, request ids, problems, health, metrics, feed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .auth import verifier_from_settings
+from .db import make_engine, make_sessionmaker
+from .feed import feed_router
+from .obs import Metrics, RequestContextMiddleware, configure_logging
+from .problems import PayloadTooLarge, install_problem_handlers, problem_response
+from .settings import ServiceSettings
+
+log = logging.getLogger("skillpass.app")
+MIGRATIONS_ROOT = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def alembic_head(schema: str) -> str | None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_ROOT / schema))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+class BodySizeLimit:
+    """413 before reading a body whose declared or streamed size passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await problem_response(PayloadTooLarge(f"body over {self.max_bytes} bytes"))(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise PayloadTooLarge(f"body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    schema: str,
+    routers: Sequence[APIRouter],
+    description: str = "",
+    on_startup: Callable[[FastAPI], Any] | None = None,
+    on_shutdown: Callable[[FastAPI], Any] | None = None,
+    with_feed: bool = True,
+    docs: bool = False,
+) -> FastAPI:
+    configure_logging(settings.name, settings.shared.log_level)
+    engine = make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup(app)
+        yield
+        if on_shutdown is not None:
+            await on_shutdown(app)
+        await engine.dispose()
+
+    # Swagger UI from a CDN is useless on the city's networks: the gateway serves it locally.
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url=None,
+                  servers=[{"url": f"/api/{settings.name.replace('_', '-')}"}, {"url": "/"}])
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.verifier = verifier_from_settings(
+        settings.shared.token_issuer, settings.shared.token_audience, settings.shared.jwks_url,
+        settings.shared.idp_issuer, settings.shared.idp_jwks_url)
+    app.state.schema_head = alembic_head(schema)
+    metrics = Metrics(settings.name)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["health"], include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.name}
+
+    @app.get("/readyz", tags=["health"], include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        own = await _readiness(request.app, schema)
+        extra = getattr(request.app.state, "extra_readiness", None)
+        if extra is None or own.status_code != 200:
+            return own
+        return await extra(request.app)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return metrics.render()
+
+    for router in routers:
+        app.include_router(router)
+    if with_feed:
+        app.include_router(feed_router(schema, max_limit=settings.feed_max_limit))
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+async def _readiness(app: FastAPI, schema: str) -> Response:
+    try:
+        async with app.state.sessionmaker() as session:
+            current = (await session.execute(text(f"SELECT version_num FROM {schema}.alembic_version"))).scalar()
+    except Exception as exc:  # any database failure means not ready
+        log.warning("readiness: database check failed: %s", type(exc).__name__)
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    head = app.state.schema_head
+    if current != head:
+        return JSONResponse({"status": "unavailable", "database": "ok", "schema": current, "head": head},
+                            status_code=503)
+    return JSONResponse({"status": "ready", "database": "ok", "schema": current})

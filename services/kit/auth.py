@@ -1,0 +1,270 @@
+"""All JWT code lives here: ES256 signing keys, JWKS, minting and verifying, the Principal.
+
+Algorithms are pinned to ES256; ``exp iat iss aud sub`` are required; the header ``alg`` is
+checked before any key is touched, so ``none`` and HS256 (key-confusion) tokens never verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, Request
+from jose import jwt
+from jose.exceptions import JOSEError
+
+from .problems import Forbidden, NotFound, Unauthorized
+
+log = logging.getLogger("skillpass.auth")
+
+ALGORITHM = "ES256"
+Role = Literal["admin", "university", "student", "platform", "service"]
+ROLES: tuple[str, ...] = ("admin", "university", "student", "platform", "service")
+
+
+def _b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_pem: bytes
+    public_jwk: dict[str, str]
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+            raise ValueError("the signing key must be an EC P-256 private key")
+        numbers = key.public_key().public_numbers()
+        x, y = _b64u(numbers.x.to_bytes(32, "big")), _b64u(numbers.y.to_bytes(32, "big"))
+        # RFC 7638 thumbprint as kid: stable for a key, different for the next one.
+        canonical = json.dumps({"crv": "P-256", "kty": "EC", "x": x, "y": y}, separators=(",", ":"))
+        kid = _b64u(hashlib.sha256(canonical.encode()).digest())
+        jwk = {"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": ALGORITHM}
+        return cls(kid=kid, private_pem=pem, public_jwk=jwk)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        return cls.from_pem(pem)
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> SigningKey:
+        """Loads the key at ``path``, generating it (mode 0600) on first run."""
+        if path.exists():
+            return cls.from_pem(path.read_bytes())
+        key = cls.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(key.private_pem)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return key
+
+
+def jwks_document(keys: Iterable[SigningKey | dict[str, str]]) -> dict[str, Any]:
+    return {"keys": [k.public_jwk if isinstance(k, SigningKey) else k for k in keys]}
+
+
+def mint_token(
+    key: SigningKey,
+    *,
+    sub: str,
+    role: str,
+    issuer: str,
+    audience: str,
+    org: str | None = None,
+    scopes: Iterable[str] = (),
+    ttl_s: int = 3600,
+    now: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer, "aud": audience, "sub": sub, "role": role, "scope": " ".join(scopes),
+        "iat": issued, "nbf": issued, "exp": issued + ttl_s, "jti": uuid.uuid4().hex,
+    }
+    if org is not None:
+        claims["org"] = org
+    claims.update(extra or {})
+    return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid}))
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    role: str
+    org: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def require(self, *roles: str) -> Principal:
+        if self.role not in roles:
+            raise Forbidden(f"role {self.role!r} may not do this")
+        return self
+
+    def owns_org(self, org: str | None) -> bool:
+        """True for admin, or for a university acting on its own org."""
+        return self.is_admin or (self.role == "university" and org is not None and org == self.org)
+
+    def require_org(self, org: str | None) -> None:
+        """Another tenant's object answers 404, never 403: its existence is not disclosed."""
+        if not self.owns_org(org):
+            raise NotFound()
+
+
+class KeySource:
+    """Public keys by kid, fetched from a JWKS URL, cached, refreshed on an unknown kid."""
+
+    def __init__(self, jwks_url: str | None = None, *, static: Iterable[dict[str, str]] = (),
+                 min_refresh_s: float = 5.0, client: httpx.AsyncClient | None = None) -> None:
+        self.jwks_url = jwks_url
+        self._keys: dict[str, dict[str, str]] = {k["kid"]: k for k in static}
+        self._fetched_at = 0.0
+        self._min_refresh_s = min_refresh_s
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> dict[str, str] | None:
+        if kid in self._keys:
+            return self._keys[kid]
+        if self.jwks_url is None:
+            return None
+        async with self._lock:
+            if kid not in self._keys and time.monotonic() - self._fetched_at >= self._min_refresh_s:
+                await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        assert self.jwks_url is not None
+        self._fetched_at = time.monotonic()
+        try:
+            client = self._client or httpx.AsyncClient(timeout=3.0)
+            try:
+                resp = await client.get(self.jwks_url)
+                resp.raise_for_status()
+                doc = resp.json()
+            finally:
+                if self._client is None:
+                    await client.aclose()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("JWKS fetch from %s failed: %s", self.jwks_url, type(exc).__name__)
+            return
+        for k in doc.get("keys", []):
+            if k.get("kty") == "EC" and k.get("kid"):
+                self._keys[k["kid"]] = k
+
+
+class Verifier:
+    """Verifies tokens from one or more trusted issuers, each with its own key source."""
+
+    def __init__(self, *, audience: str, issuers: dict[str, KeySource], leeway_s: int = 30,
+                 cache_size: int = 10_000) -> None:
+        self.audience = audience
+        self.issuers = issuers
+        self.leeway_s = leeway_s
+        # A verified token is immutable: remember it until it expires (saves an ECDSA verify per call).
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache_size = cache_size
+
+    async def verify(self, token: str) -> Principal:
+        hit = self._cache.get(token)
+        if hit is not None:
+            if time.time() < hit[1]:
+                return hit[0]
+            del self._cache[token]
+        principal, exp = await self._verify(token)
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[token] = (principal, exp)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.get_unverified_claims(token)
+        except JOSEError as exc:
+            raise Unauthorized("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized("token algorithm not accepted")
+        source = self.issuers.get(str(unverified.get("iss")))
+        kid = header.get("kid")
+        if source is None or not isinstance(kid, str):
+            raise Unauthorized("unknown token issuer or key")
+        key = await source.get(kid)
+        if key is None:
+            raise Unauthorized("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=unverified.get("iss"),
+                options={"require_exp": True, "require_iat": True, "require_iss": True, "require_aud": True,
+                         "require_sub": True, "leeway": self.leeway_s},
+            )
+        except JOSEError as exc:
+            raise Unauthorized("invalid token") from exc
+        role = claims.get("role")
+        if role not in ROLES:
+            raise Unauthorized("token has no valid role")
+        if role == "university" and not claims.get("org"):
+            raise Unauthorized("a university token must carry org")
+        scope = claims.get("scope") or ""
+        principal = Principal(sub=str(claims["sub"]), role=str(role), org=claims.get("org"),
+                              scopes=frozenset(str(scope).split()), token_id=claims.get("jti"))
+        return principal, float(claims["exp"])
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a bearer token is required")
+    return token.strip()
+
+
+async def get_principal(request: Request) -> Principal:
+    verifier: Verifier = request.app.state.verifier
+    principal = await verifier.verify(bearer_token(request))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Any:
+    """A dependency that admits only the given roles (403 for others)."""
+
+    async def _dep(principal: PrincipalDep) -> Principal:
+        return principal.require(*roles)
+
+    return Depends(_dep)
+
+
+def verifier_from_settings(issuer: str, audience: str, jwks_url: str,
+                           idp_issuer: str | None = None, idp_jwks_url: str | None = None) -> Verifier:
+    issuers = {issuer: KeySource(jwks_url)}
+    if idp_issuer and idp_jwks_url:
+        issuers[idp_issuer] = KeySource(idp_jwks_url)
+    return Verifier(audience=audience, issuers=issuers)

@@ -1,0 +1,55 @@
+"""Capped cursor pagination: ``?limit=`` (default 50, max 500) and an opaque ``?cursor=``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from .problems import InvalidInput, field_error
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int
+    after: Any | None = None
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "not a valid cursor")]) from exc
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, description="Page size; values above 500 are clamped")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> PageParams:
+    return PageParams(limit=min(limit, MAX_LIMIT), after=decode_cursor(cursor) if cursor else None)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def make_page(rows: list[T], params: PageParams, key: Any) -> Page[T]:
+    """``rows`` was fetched with ``limit + 1``; ``key(row)`` gives the cursor value of a row."""
+    has_more = len(rows) > params.limit
+    items = rows[: params.limit]
+    return Page(items=items, next_cursor=encode_cursor(key(items[-1])) if has_more and items else None)

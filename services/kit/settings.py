@@ -1,0 +1,65 @@
+"""Settings shared by every process, and the base each service's settings extend.
+
+Shared values (environment, token issuer, keys for personal data) are read from ``SKILLPASS_*``;
+a service's own values (port, database URL, pool size) from ``SKILLPASS_<NAME>_*``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_PLACEHOLDER = "dev-only-change-me"
+
+
+class SharedSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKILLPASS_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    token_issuer: str = "https://skillpass.local/gateway"
+    token_audience: str = "skillpass"
+    jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
+    # Where student tokens from the city's identity provider are trusted from (optional).
+    idp_issuer: str | None = None
+    idp_jwks_url: str | None = None
+    # Keyed hash for learner_id and AES-GCM key for ID numbers: 32+ bytes, hex or text.
+    learner_id_key: str = DEV_PLACEHOLDER
+    pii_key: str = DEV_PLACEHOLDER
+    http_timeout_s: float = 5.0
+    http_connect_timeout_s: float = 2.0
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> SharedSettings:
+        if self.env != "dev":
+            for name in ("learner_id_key", "pii_key"):
+                value = getattr(self, name)
+                if value == DEV_PLACEHOLDER or len(value) < 32:
+                    raise ValueError(f"SKILLPASS_{name.upper()} must be a real secret of 32+ characters outside dev")
+        return self
+
+
+class ServiceSettings(BaseSettings):
+    """Base for a service's settings; subclasses set ``env_prefix`` and defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = 8001
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/skillpass"
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
+    # Behind PgBouncer in transaction mode prepared statements must be off.
+    db_statement_cache: bool = True
+    max_body_bytes: int = 20 * 1024 * 1024
+    feed_max_limit: int = 1000
+    shared: SharedSettings = Field(default_factory=SharedSettings)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_db_password(self) -> ServiceSettings:
+        if self.shared.env != "dev" and ":dev@" in self.database_url:
+            raise ValueError(f"{self.name}: database password is the dev placeholder outside dev")
+        return self
