@@ -76,3 +76,14 @@ class ClientCredentials:
             self._token = str(body["access_token"])
             self._expires_at = time.monotonic() + float(body.get("expires_in", 300))
         return self._token
+
+
+def service_client(settings: Any, name: str, base_url: str,
+                   transport: httpx.AsyncBaseTransport | None = None) -> ServiceClient:
+    """A client for another service that authenticates as this service (client credentials)."""
+    provider = None
+    if settings.client_id and settings.client_secret:
+        provider = ClientCredentials(settings.shared.token_url, settings.client_id, settings.client_secret,
+                                     timeout_s=settings.shared.http_timeout_s)
+    return ServiceClient(name, base_url, token_provider=provider, timeout_s=settings.shared.http_timeout_s,
+                         connect_timeout_s=settings.shared.http_connect_timeout_s, transport=transport)

@@ -28,6 +28,8 @@ class SharedSettings(BaseSettings):
     # Keyed hash for learner_id and AES-GCM key for ID numbers: 32+ bytes, hex or text.
     learner_id_key: str = DEV_PLACEHOLDER
     pii_key: str = DEV_PLACEHOLDER
+    # Where services get their own tokens (client credentials) to call each other.
+    token_url: str = "http://127.0.0.1:8000/auth/token"
     http_timeout_s: float = 5.0
     http_connect_timeout_s: float = 2.0
 
@@ -56,6 +58,9 @@ class ServiceSettings(BaseSettings):
     db_statement_cache: bool = True
     max_body_bytes: int = 20 * 1024 * 1024
     feed_max_limit: int = 1000
+    # This service's own OAuth client (role "service") for calls to other services.
+    client_id: str | None = None
+    client_secret: str | None = None
     shared: SharedSettings = Field(default_factory=SharedSettings)
 
     @model_validator(mode="after")
