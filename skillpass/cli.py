@@ -1,0 +1,135 @@
+"""The ``skillpass`` command: run, serve, migrate, seed, token, clients, check-connections."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from .registry import ALL, GATEWAY
+
+app = typer.Typer(help="skillpass developer and operator commands", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth clients", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+
+
+def admin_token(ttl_s: int = 3600) -> str:
+    from gateway.app import load_keys
+    from gateway.settings import GatewaySettings
+    from services.kit.auth import mint_token
+    from services.kit.settings import SharedSettings
+
+    shared = SharedSettings()
+    key, _ = load_keys(GatewaySettings())
+    return mint_token(key, sub="dev-admin", role="admin", issuer=shared.token_issuer, audience=shared.token_audience,
+                      ttl_s=ttl_s)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="admin | university | student | platform | service")],
+    org: Annotated[str | None, typer.Option(help="university org (role university)")] = None,
+    sub: Annotated[str | None, typer.Option(help="subject; a learner_id for role student")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="scopes (repeatable)")] = None,
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
+) -> None:
+    """Mint a dev token signed with the gateway's key; prints the bare JWT."""
+    from gateway.app import load_keys
+    from gateway.settings import GatewaySettings
+    from services.kit.auth import ROLES, mint_token
+    from services.kit.settings import SharedSettings
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    if role == "university" and not org:
+        raise typer.BadParameter("a university token needs --org", param_hint="--org")
+    if role == "student" and not sub:
+        raise typer.BadParameter("a student token needs --sub <learner_id>", param_hint="--sub")
+    shared = SharedSettings()
+    key, _ = load_keys(GatewaySettings())
+    typer.echo(mint_token(key, sub=sub or f"dev-{role}", role=role, org=org, scopes=scope or [],
+                          issuer=shared.token_issuer, audience=shared.token_audience, ttl_s=ttl))
+
+
+def _db_admin_url() -> str:
+    from .bootstrap import bootstrap
+    from .local import DATABASE_NAME, role_passwords
+    from .runner import database
+
+    admin_url, _ = database()
+    return asyncio.run(bootstrap(admin_url, DATABASE_NAME, role_passwords()))
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option()],
+    org: Annotated[str | None, typer.Option()] = None,
+    scope: Annotated[list[str] | None, typer.Option()] = None,
+) -> None:
+    """Register an OAuth client; prints {client_id, client_secret} (the secret is shown once)."""
+    from gateway.clients import ClientCreate, register_client
+
+    from .seed import _with_session
+
+    data = ClientCreate(name=name, role=role, org=org, scopes=scope or [])  # type: ignore[arg-type]
+    created = asyncio.run(_with_session(_db_admin_url(), GATEWAY, lambda s: register_client(s, data=data)))
+    typer.echo(created.model_dump_json(indent=2))
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database, roles and schemas if missing, and run every service's migrations."""
+    _db_admin_url()
+    typer.echo("migrated: " + ", ".join(s.name for s in ALL))
+
+
+@app.command()
+def seed() -> None:
+    """Load demo data (idempotent)."""
+    from .local import DevSecrets
+    from .seed import seed_all
+
+    report = asyncio.run(seed_all(_db_admin_url(), DevSecrets.load_or_create()))
+    typer.echo(json.dumps(report, indent=2, default=str))
+
+
+@app.command()
+def serve(name: Annotated[str, typer.Argument(help="gateway | catalogue | assessment | credit_bank | incentives")],
+          workers: Annotated[int, typer.Option()] = 1) -> None:
+    """Run one process with uvicorn, configured from its settings (SKILLPASS_<NAME>_*)."""
+    import importlib
+
+    import uvicorn
+
+    spec = next((s for s in ALL if s.name == name), None)
+    if spec is None:
+        raise typer.BadParameter(f"one of {', '.join(s.name for s in ALL)}", param_hint="name")
+    module, _, _ = spec.app.partition(":")
+    settings_cls = {"gateway": "gateway.settings:GatewaySettings"}.get(
+        name, f"services.{name}.settings:{''.join(p.title() for p in name.split('_'))}Settings")
+    smod, _, sname = settings_cls.partition(":")
+    settings = getattr(importlib.import_module(smod), sname)()
+    importlib.import_module(module)
+    uvicorn.run(spec.app, factory=True, host=settings.host, port=settings.port, workers=workers,
+                log_config=None, access_log=False, proxy_headers=True, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def run() -> None:
+    """Everything for local work: embedded PostgreSQL, migrations, demo data, five processes."""
+    from .runner import run as run_all
+
+    run_all()
+
+
+def main() -> None:
+    os.environ.setdefault("SKILLPASS_ENV", "dev")
+    app()
+
+
+if __name__ == "__main__":
+    main()
