@@ -131,7 +131,7 @@ async def read_events(session: AsyncSession | AsyncConnection, schema: str, afte
     start = cursor or (0, 0)
     rows = (await session.execute(text(
         f"SELECT txid::text::bigint AS txid, id, type, occurred_at, subject, data FROM {schema}.events "
-        "WHERE (txid, id) > (CAST(CAST(:t AS text) AS xid8), :i) "
+        "WHERE (txid, id) > (CAST(:t AS xid8), :i) "
         # The reader's own open transaction is the one exception: a use case (or a test) that
         # reads the feed inside its transaction sees what it wrote. Feed routes never write.
         "AND (txid < pg_snapshot_xmin(pg_current_snapshot()) OR txid = pg_current_xact_id_if_assigned()) "
@@ -152,11 +152,11 @@ async def prune(conn: AsyncConnection, schema: str, older_than: datetime) -> int
     if last is None:
         return 0
     res = await conn.execute(text(
-        f"DELETE FROM {schema}.events WHERE (txid, id) <= (CAST(CAST(:t AS text) AS xid8), :i)"),
+        f"DELETE FROM {schema}.events WHERE (txid, id) <= (CAST(:t AS xid8), :i)"),
         {"t": last[0], "i": last[1]})
     await conn.execute(text(
         f"INSERT INTO {schema}.events_horizon (singleton, txid, id) "
-        "VALUES (1, CAST(CAST(:t AS text) AS xid8), :i) "
+        "VALUES (1, CAST(:t AS xid8), :i) "
         "ON CONFLICT (singleton) DO UPDATE SET txid = excluded.txid, id = excluded.id"),
         {"t": last[0], "i": last[1]})
     return int(getattr(res, "rowcount", 0) or 0)
