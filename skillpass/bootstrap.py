@@ -51,7 +51,7 @@ async def ensure_roles_and_schemas(admin_url: str, passwords: dict[str, str] | N
             literal = await conn.fetchval("SELECT quote_literal($1)", password)
             await conn.execute(f"{verb} ROLE {spec.role} LOGIN PASSWORD {literal}")
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.name} AUTHORIZATION {spec.role}")
-            await conn.execute(f"ALTER ROLE {spec.role} SET search_path = {spec.name}, public")
+            await conn.execute(f"ALTER ROLE {spec.role} SET search_path = public")
             await conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO {spec.role}')
     finally:
         await conn.close()

@@ -34,5 +34,5 @@ class Body(AssessmentTable, table=True):
     kind: str = Field(max_length=10)
     university_org: str | None = Field(default=None, max_length=100, index=True)
     district: str = Field(max_length=50)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()},
-                                 default=None)
+    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
+                                        sa_column_kwargs={"server_default": func.now()})

@@ -65,6 +65,8 @@ def run_env(schema: str, target_metadata: MetaData) -> None:
             version_table_schema=schema,
             include_schemas=True,
             include_object=include_object,
+            # Reflect only this service's schema: its role cannot read the others anyway.
+            include_name=lambda name, type_, parents: type_ != "schema" or name in (None, schema),
             compare_type=True,
         )
         with context.begin_transaction():
