@@ -15,6 +15,7 @@ from starlette.routing import Route
 from services.kit.app import create_service_app
 from services.kit.auth import KeySource, Principal, SigningKey, Verifier, jwks_document, require_roles
 from services.kit.db import SessionDep
+from services.kit.problems import RateLimited
 
 from . import clients
 from .docs import install_docs
@@ -54,6 +55,10 @@ async def token(
     client_secret: Annotated[str | None, Form(max_length=500)] = None,
 ) -> clients.TokenResponse:
     """OAuth 2.0 client credentials, in the form body or HTTP Basic."""
+    # Guessing secrets is throttled per address like any other call.
+    wait = request.app.state.rate_limiter.take("token:" + (request.client.host if request.client else "-"))
+    if wait > 0:
+        raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
     if grant_type != "client_credentials":
         raise clients.UnsupportedGrant()
     basic = _basic_credentials(request)

@@ -89,7 +89,14 @@ def _is_public(rest: str) -> bool:
     return rest in PUBLIC_PATHS or rest.startswith(PUBLIC_PREFIXES)
 
 
-async def _request_body(request: Request, max_bytes: int) -> bytes | AsyncIterator[bytes] | None:
+class _BodyTooLarge:
+    """Remembers that a streamed body passed the limit (aiohttp wraps the generator's error)."""
+
+    exceeded = False
+
+
+async def _request_body(request: Request, max_bytes: int,
+                        flag: _BodyTooLarge) -> bytes | AsyncIterator[bytes] | None:
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
         return None
     declared = request.headers.get("content-length")
@@ -102,11 +109,15 @@ async def _request_body(request: Request, max_bytes: int) -> bytes | AsyncIterat
 
     async def stream() -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in request.stream():
-            seen += len(chunk)
-            if seen > max_bytes:
-                raise PayloadTooLarge(f"body over {max_bytes} bytes")
-            yield chunk
+        try:
+            async for chunk in request.stream():
+                seen += len(chunk)
+                if seen > max_bytes:
+                    raise PayloadTooLarge(f"body over {max_bytes} bytes")
+                yield chunk
+        except PayloadTooLarge:
+            flag.exceeded = True
+            raise
 
     return stream()
 
@@ -126,7 +137,8 @@ async def proxy(request: Request) -> Response:
     wait = app.state.rate_limiter.take(_client_key(request, principal))
     if wait > 0:
         raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
-    body = await _request_body(request, app.state.settings.max_body_bytes)
+    too_large = _BodyTooLarge()
+    body = await _request_body(request, app.state.settings.max_body_bytes, too_large)
     headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP]
     headers.append((REQUEST_ID_HEADER, request_id_var.get()))
     if request.client:
@@ -140,7 +152,9 @@ async def proxy(request: Request) -> Response:
             request.method, url, headers=headers, data=body, allow_redirects=False)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{service} did not answer in time") from exc
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, PayloadTooLarge) as exc:
+        if too_large.exceeded:
+            raise PayloadTooLarge(f"body over {app.state.settings.max_body_bytes} bytes") from exc
         raise UpstreamUnavailable(f"{service} is unavailable") from exc
     out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
                    and k.lower() != REQUEST_ID_HEADER}
