@@ -36,6 +36,7 @@ async def create_programme(session: AsyncSession, *, principal: Principal, data:
     programme = Programme(**data.model_dump())
     session.add(programme)
     await session.flush()
+    await session.refresh(programme)  # answer with the stored numeric scale, as every later read does
     read = ProgrammeRead.model_validate(programme, from_attributes=True)
     await emit(session, SCHEMA, "credit_bank.programme.created", f"programme:{programme.id}",
                read.model_dump(mode="json"))

@@ -1,0 +1,127 @@
+"""End to end: the five real processes on a real PostgreSQL; client → gateway → service → DB."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.kit.auth import SigningKey, mint_token
+from skillpass.bootstrap import bootstrap
+from skillpass.local import DevSecrets, process_env, role_passwords
+from skillpass.registry import ALL, GATEWAY
+from skillpass.seed import seed_service_clients
+from services.kit.testing import free_port
+from tests.kit.test_auth import bad_tokens
+
+ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
+
+
+@pytest.fixture(scope="module")
+async def platform(pg_server, tmp_path_factory):
+    data_dir: Path = tmp_path_factory.mktemp("e2e")
+    db_admin = await bootstrap(pg_server, "skillpass_e2e_" + uuid.uuid4().hex[:8], role_passwords())
+    dev = DevSecrets.load_or_create(data_dir)
+    await seed_service_clients(db_admin, dev)
+    ports = {s.name: free_port() for s in ALL}
+    procs = {}
+    for spec in ALL:
+        env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
+                                           data_dir=data_dir), "SKILLPASS_LOG_LEVEL": "WARNING"}
+        procs[spec.name] = subprocess.Popen([sys.executable, "-m", "skillpass.cli", "serve", spec.name], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=(data_dir / f"{spec.name}.log").open("w"))
+    urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+    try:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                try:
+                    if (await client.get(urls["gateway"] + "/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "platform not ready in 60 s"
+                assert all(p.poll() is None for p in procs.values()), "a process died at start"
+                await asyncio.sleep(0.3)
+        key = SigningKey.load_or_create(data_dir / "keys" / "signing-key.pem")
+        yield {"urls": urls, "key": key}
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            p.wait(10)
+
+
+async def test_token_from_auth_token_works_through_the_gateway(platform):
+    urls, key = platform["urls"], platform["key"]
+    gw = urls["gateway"]
+    admin = mint_token(key, sub="e2e-admin", role="admin", issuer=ISSUER, audience=AUDIENCE)
+    async with httpx.AsyncClient(base_url=gw, timeout=10) as client:
+        ready = (await client.get("/readyz")).json()
+        assert ready == {"status": "ready", "services": {"catalogue": "ready", "assessment": "ready",
+                                                         "credit-bank": "ready", "incentives": "ready"}}
+        created = (await client.post("/api/gateway/v1/clients", json={"name": "Univ A", "role": "university",
+                                                                      "org": "univ-e2e"},
+                                     headers={"Authorization": f"Bearer {admin}"})).json()
+        tok = (await client.post("/auth/token", data={"grant_type": "client_credentials",
+                                                      "client_id": created["client_id"],
+                                                      "client_secret": created["client_secret"]})).json()
+        univ = {"Authorization": f"Bearer {tok['access_token']}", "X-Request-ID": "e2e-req-1"}
+        r = await client.post("/api/credit-bank/v1/programmes", headers=univ, json={
+            "university_org": "univ-e2e", "code": "CS-01", "name": "Computer science", "graduation_credits": "160"})
+        assert r.status_code == 201, r.text
+        assert r.headers["x-request-id"] == "e2e-req-1"
+        programme = r.json()
+        assert (programme["max_converted_ratio"], programme["graduation_credits"]) == ("0.500", "160.0")
+        got = await client.get(f"/api/credit-bank/v1/programmes/{programme['id']}", headers=univ)
+        assert got.json() == programme
+        # Another university cannot see it: 404, not 403.
+        other = mint_token(key, sub="x", role="university", org="univ-other", issuer=ISSUER, audience=AUDIENCE)
+        hidden = await client.get(f"/api/credit-bank/v1/programmes/{programme['id']}",
+                                  headers={"Authorization": f"Bearer {other}"})
+        assert hidden.status_code == 404
+        # The change reached the feed, read by the platform through the gateway.
+        platform_tok = mint_token(key, sub="city", role="platform", issuer=ISSUER, audience=AUDIENCE)
+        feed = (await client.get("/api/credit-bank/v1/events", headers={"Authorization": f"Bearer {platform_tok}"}))
+        assert [e["subject"] for e in feed.json()["events"]] == [f"programme:{programme['id']}"]
+        for path in ("/api/catalogue/v1/occupations", "/api/incentives/v1/rulesets"):
+            r = await client.get(path, headers=univ)
+            assert r.status_code == 200 and "items" in r.json()
+
+
+@pytest.mark.parametrize("kind", ["tampered", "expired", "alg_none", "hs256"])
+async def test_bad_tokens_get_401_at_gateway_and_service(platform, kind):
+    token = bad_tokens(platform["key"])[kind]
+    async with httpx.AsyncClient(timeout=10) as client:
+        via_gw = await client.get(platform["urls"]["gateway"] + "/api/catalogue/v1/occupations",
+                                  headers={"Authorization": f"Bearer {token}"})
+        direct = await client.get(platform["urls"]["catalogue"] + "/v1/occupations",
+                                  headers={"Authorization": f"Bearer {token}"})
+    assert via_gw.status_code == direct.status_code == 401
+    assert via_gw.json()["type"] == direct.json()["type"] == "https://skillpass.sh.gov.cn/problems/unauthorized"
+
+
+async def test_service_refetches_jwks_and_accepts_gateway_tokens_directly(platform):
+    token = mint_token(platform["key"], sub="a", role="admin", issuer=ISSUER, audience=AUDIENCE)
+    async with httpx.AsyncClient(timeout=10) as client:
+        r = await client.get(platform["urls"]["incentives"] + "/v1/rulesets",
+                             headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json()["next_cursor"] is None
+
+
+def test_cli_token_prints_a_bare_jwt(tmp_path):
+    env = {**os.environ, "SKILLPASS_GATEWAY_SIGNING_KEY_PATH": str(tmp_path / "k.pem")}
+    out = subprocess.run([sys.executable, "-m", "skillpass.cli", "token", "--role", "university", "--org", "u1"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    from jose import jwt
+
+    claims = jwt.decode(out, SigningKey.load_or_create(tmp_path / "k.pem").public_jwk, algorithms=["ES256"],
+                        audience=AUDIENCE)
+    assert (claims["role"], claims["org"], claims["iss"]) == ("university", "u1", ISSUER)
+    assert out.count(".") == 2 and "\n" not in out
+    assert GATEWAY.port == 8000
