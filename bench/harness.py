@@ -1,0 +1,107 @@
+"""Benchmark harness: a throw-away embedded PostgreSQL and real processes on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.kit.auth import SigningKey, mint_token
+from services.kit.testing import free_port
+from skillpass.bootstrap import bootstrap
+from skillpass.devdb import EmbeddedPostgres
+from skillpass.local import DevSecrets, process_env, role_passwords
+from skillpass.registry import ALL
+from skillpass.seed import seed_service_clients
+
+
+@dataclass
+class Platform:
+    root: Path
+    db_admin: str
+    ports: dict[str, int]
+    key: SigningKey
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def token(self, role: str = "admin", **kw: str) -> str:
+        return mint_token(self.key, sub=kw.pop("sub", f"bench-{role}"), role=role, issuer="https://skillpass.local/gateway",
+                          audience="skillpass", ttl_s=7200, **kw)  # type: ignore[arg-type]
+
+
+@contextmanager
+def platform(names: tuple[str, ...] = tuple(s.name for s in ALL),
+             extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
+    root = Path(tempfile.mkdtemp(prefix="skillpass-bench-", dir="/tmp"))
+    server = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=False)
+    server.start()
+    try:
+        db_admin = asyncio.run(bootstrap(server.admin_url(), "bench_" + uuid.uuid4().hex[:6], role_passwords()))
+        dev = DevSecrets.load_or_create(root)
+        asyncio.run(seed_service_clients(db_admin, dev))
+        ports = {s.name: free_port() for s in ALL}
+        plat = Platform(root, db_admin, ports, SigningKey.load_or_create(root / "keys" / "signing-key.pem"))
+        for spec in ALL:
+            if spec.name not in names:
+                continue
+            env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
+                                               data_dir=root), "SKILLPASS_LOG_LEVEL": "WARNING",
+                   **(extra_env or {})}
+            plat.procs[spec.name] = subprocess.Popen(
+                [sys.executable, "-m", "skillpass.cli", "serve", spec.name], env=env,
+                stdout=subprocess.DEVNULL, stderr=(root / f"{spec.name}.log").open("w"))
+        deadline = time.monotonic() + 60
+        for name in plat.procs:
+            while True:
+                try:
+                    if httpx.get(plat.url(name) + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} did not start; see {root / (name + '.log')}")
+                time.sleep(0.2)
+        yield plat
+    finally:
+        for p in locals().get("plat", Platform(root, "", {}, SigningKey.generate())).procs.values():
+            p.terminate()
+            p.wait(10)
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class LoadResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def hey(url: str, *, token: str, seconds: int = 10, connections: int = 32) -> LoadResult:
+    """Loopback load with `hey` (Debian package), bounded in time."""
+    exe = shutil.which("hey")
+    if exe is None:
+        raise SystemExit("install the load generator first: apt-get install -y hey")
+    out = subprocess.run([exe, "-z", f"{seconds}s", "-c", str(connections), "-H", f"Authorization: Bearer {token}",
+                          url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
+    p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
+    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    non_2xx = sum(int(n) for c, n in codes.items() if not c.startswith("2"))
+    return LoadResult(rps, p50, p99, non_2xx)
