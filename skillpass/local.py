@@ -53,7 +53,8 @@ class DevSecrets:
 
 
 def process_env(spec: ProcessSpec, db_admin_url: str, dev: DevSecrets, *, gateway_port: int = GATEWAY.port,
-                ports: dict[str, int] | None = None, data_dir: Path = DATA_DIR) -> dict[str, str]:
+                ports: dict[str, int] | None = None, data_dir: Path = DATA_DIR,
+                passwords: dict[str, str] | None = None) -> dict[str, str]:
     ports = ports or {s.name: s.port for s in ALL}
     prefix = f"SKILLPASS_{spec.name.upper()}_"
     env = {
@@ -62,7 +63,7 @@ def process_env(spec: ProcessSpec, db_admin_url: str, dev: DevSecrets, *, gatewa
         "SKILLPASS_PII_KEY": dev.pii_key,
         "SKILLPASS_JWKS_URL": f"http://127.0.0.1:{gateway_port}/.well-known/jwks.json",
         "SKILLPASS_TOKEN_URL": f"http://127.0.0.1:{gateway_port}/auth/token",
-        prefix + "DATABASE_URL": role_url(db_admin_url, spec, role_passwords()[spec.name]),
+        prefix + "DATABASE_URL": role_url(db_admin_url, spec, (passwords or role_passwords())[spec.name]),
         prefix + "PORT": str(ports[spec.name]),
     }
     for other in SERVICES:

@@ -17,8 +17,9 @@ from .local import DevSecrets, role_passwords
 from .registry import GATEWAY, SERVICES, ProcessSpec
 
 
-async def _with_session(db_admin_url: str, spec: ProcessSpec, fn: Any) -> Any:
-    engine = create_async_engine(role_url(db_admin_url, spec, role_passwords()[spec.name]))
+async def _with_session(db_admin_url: str, spec: ProcessSpec, fn: Any,
+                        passwords: dict[str, str] | None = None) -> Any:
+    engine = create_async_engine(role_url(db_admin_url, spec, (passwords or role_passwords())[spec.name]))
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
             return await fn(session)
@@ -26,7 +27,7 @@ async def _with_session(db_admin_url: str, spec: ProcessSpec, fn: Any) -> Any:
         await engine.dispose()
 
 
-async def seed_service_clients(db_admin_url: str, dev: DevSecrets) -> int:
+async def seed_service_clients(db_admin_url: str, dev: DevSecrets, passwords: dict[str, str] | None = None) -> int:
     async def run(session: AsyncSession) -> int:
         made = 0
         for name, (client_id, secret) in dev.service_clients.items():
@@ -37,7 +38,7 @@ async def seed_service_clients(db_admin_url: str, dev: DevSecrets) -> int:
                 made += 1
         return made
 
-    return int(await _with_session(db_admin_url, GATEWAY, run))
+    return int(await _with_session(db_admin_url, GATEWAY, run, passwords))
 
 
 async def seed_all(db_admin_url: str, dev: DevSecrets) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def shared_settings_for_tests(**overrides: Any) -> SharedSettings:
 class DatabaseUnderTest:
     admin_url: str
     role_urls: dict[str, str]
+    passwords: dict[str, str] = field(default_factory=dict)
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
 
     def engine(self, name: str) -> AsyncEngine:
@@ -82,7 +83,7 @@ async def test_db(pg_server: str) -> AsyncIterator[DatabaseUnderTest]:
     name = "skillpass_test_" + uuid.uuid4().hex[:8]
     passwords = {s.name: secrets.token_urlsafe(16) for s in ALL}
     db_admin = await bootstrap(pg_server, name, passwords)
-    db = DatabaseUnderTest(admin_url=db_admin,
+    db = DatabaseUnderTest(admin_url=db_admin, passwords=passwords,
                            role_urls={s.name: role_url(db_admin, s, passwords[s.name]) for s in ALL})
     yield db
     for engine in db.engines.values():

@@ -13,7 +13,7 @@ import pytest
 
 from services.kit.auth import SigningKey, mint_token
 from skillpass.bootstrap import bootstrap
-from skillpass.local import DevSecrets, process_env, role_passwords
+from skillpass.local import DevSecrets, process_env
 from skillpass.registry import ALL, GATEWAY
 from skillpass.seed import seed_service_clients
 from services.kit.testing import free_port
@@ -23,16 +23,18 @@ ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
 
 
 @pytest.fixture(scope="module")
-async def platform(pg_server, tmp_path_factory):
+async def platform(pg_server, test_db, tmp_path_factory):
     data_dir: Path = tmp_path_factory.mktemp("e2e")
-    db_admin = await bootstrap(pg_server, "skillpass_e2e_" + uuid.uuid4().hex[:8], role_passwords())
+    # Roles are cluster-wide: reuse the session's passwords so other tests keep connecting.
+    passwords = test_db.passwords
+    db_admin = await bootstrap(pg_server, "skillpass_e2e_" + uuid.uuid4().hex[:8], passwords)
     dev = DevSecrets.load_or_create(data_dir)
-    await seed_service_clients(db_admin, dev)
+    await seed_service_clients(db_admin, dev, passwords)
     ports = {s.name: free_port() for s in ALL}
     procs = {}
     for spec in ALL:
         env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
-                                           data_dir=data_dir), "SKILLPASS_LOG_LEVEL": "WARNING"}
+                                           data_dir=data_dir, passwords=passwords), "SKILLPASS_LOG_LEVEL": "WARNING"}
         procs[spec.name] = subprocess.Popen([sys.executable, "-m", "skillpass.cli", "serve", spec.name], env=env,
                                             stdout=subprocess.DEVNULL, stderr=(data_dir / f"{spec.name}.log").open("w"))
     urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}

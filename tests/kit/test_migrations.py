@@ -16,8 +16,8 @@ from skillpass.registry import ALL
 
 
 @pytest.fixture(scope="module")
-async def fresh_db(pg_server):
-    passwords = {s.name: "rt-" + uuid.uuid4().hex for s in ALL}
+async def fresh_db(pg_server, test_db):
+    passwords = test_db.passwords  # roles are cluster-wide: keep the session's passwords
     db_admin = await bootstrap(pg_server, "skillpass_rt_" + uuid.uuid4().hex[:8], passwords)
     return {s.name: role_url(db_admin, s, passwords[s.name]) for s in ALL}
 
