@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.background import BackgroundTask
 
 from services.kit.auth import Principal, Verifier, bearer_token
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
@@ -147,14 +147,21 @@ async def proxy(request: Request) -> Response:
     url = f"{base}/{rest}"
     if request.url.query:
         url += "?" + request.url.query
+    return await _forward(upstreams.session(service), service, request.method, url, headers, body, too_large,
+                          app.state.settings.max_body_bytes)
+
+
+async def _forward(session: aiohttp.ClientSession, service: str, method: str, url: str,
+                   headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes] | None,
+                   too_large: _BodyTooLarge, max_bytes: int) -> Response:
+    """Sends the request upstream; buffers a small answer, streams a large one."""
     try:
-        upstream = await upstreams.session(service).request(
-            request.method, url, headers=headers, data=body, allow_redirects=False)
+        upstream = await session.request(method, url, headers=headers, data=body, allow_redirects=False)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{service} did not answer in time") from exc
     except (aiohttp.ClientError, PayloadTooLarge) as exc:
         if too_large.exceeded:
-            raise PayloadTooLarge(f"body over {app.state.settings.max_body_bytes} bytes") from exc
+            raise PayloadTooLarge(f"body over {max_bytes} bytes") from exc
         raise UpstreamUnavailable(f"{service} is unavailable") from exc
     out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
                    and k.lower() != REQUEST_ID_HEADER}

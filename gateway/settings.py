@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
@@ -18,7 +19,7 @@ class GatewaySettings(ServiceSettings):
     # generated on first run. Retired keys stay published in the JWKS until their tokens expire.
     signing_key_pem: str | None = None
     signing_key_path: Path = PROJECT_ROOT / ".data" / "keys" / "signing-key.pem"
-    retired_key_paths: list[Path] = []
+    retired_key_paths: list[Path] = Field(default_factory=list)
     token_ttl_s: int = 3600
     catalogue_url: str = "http://127.0.0.1:8001"
     assessment_url: str = "http://127.0.0.1:8002"
@@ -29,7 +30,7 @@ class GatewaySettings(ServiceSettings):
     upstream_pool_size: int = 100
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
-    cors_origins: list[str] = []
+    cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 20 * 1024 * 1024
 
     def upstreams(self) -> dict[str, str]:

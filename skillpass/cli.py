@@ -108,14 +108,60 @@ def serve(name: Annotated[str, typer.Argument(help="gateway | catalogue | assess
     spec = next((s for s in ALL if s.name == name), None)
     if spec is None:
         raise typer.BadParameter(f"one of {', '.join(s.name for s in ALL)}", param_hint="name")
-    module, _, _ = spec.app.partition(":")
-    settings_cls = {"gateway": "gateway.settings:GatewaySettings"}.get(
-        name, f"services.{name}.settings:{''.join(p.title() for p in name.split('_'))}Settings")
-    smod, _, sname = settings_cls.partition(":")
-    settings = getattr(importlib.import_module(smod), sname)()
-    importlib.import_module(module)
+    settings = _settings_for(name)
+    importlib.import_module(spec.app.partition(":")[0])
+    # SIGTERM drains in-flight requests for up to 25 s (Kubernetes grace is 40 s, preStop 10 s).
     uvicorn.run(spec.app, factory=True, host=settings.host, port=settings.port, workers=workers,
-                log_config=None, access_log=False, proxy_headers=True, timeout_graceful_shutdown=10)
+                log_config=None, access_log=False, proxy_headers=True, timeout_graceful_shutdown=25)
+
+
+@app.command("check-connections")
+def check_connections(
+    manifests: Annotated[str | None, typer.Option(help="a kustomize directory, e.g. deploy/k8s/overlays/example")]
+    = None,
+    max_connections: Annotated[int | None, typer.Option(help="the server's limit (default: ask the database)")]
+    = None,
+) -> None:
+    """Check that replicas × pool size per process stays under the database's connection limits."""
+    from .capacity import ProcessPool, check_budget, read_k8s_budget
+
+    if manifests:
+        budgets = read_k8s_budget(manifests)
+    else:
+        pools = []
+        for spec in ALL:
+            s = _settings_for(spec.name)
+            pools.append(ProcessPool(spec.name, s.db_max_replicas, s.db_pool_size, s.db_max_overflow))
+        limit = max_connections or _server_max_connections()
+        budgets = [check_budget(pools, limit=limit)]
+    for budget in budgets:
+        typer.echo(budget.report())
+    raise typer.Exit(0 if all(b.ok for b in budgets) else 1)
+
+
+def _settings_for(name: str):  # type: ignore[no-untyped-def]
+    import importlib
+
+    path = {"gateway": "gateway.settings:GatewaySettings"}.get(
+        name, f"services.{name}.settings:{''.join(p.title() for p in name.split('_'))}Settings")
+    module, _, cls = path.partition(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def _server_max_connections() -> int:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(_db_admin_url()).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def ask() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval("SHOW max_connections"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(ask())
 
 
 @app.command()

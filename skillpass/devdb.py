@@ -7,6 +7,7 @@ project (``./.data/pg``) or under ``/tmp``, never in a home folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -110,7 +111,5 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
                 pgcmd.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.user, timeout=60)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                pass

@@ -14,7 +14,15 @@ import httpx
 from rich.console import Console
 
 from .bootstrap import bootstrap
-from .local import DATA_DIR, DATABASE_NAME, DEFAULT_PG_PORT, DevSecrets, external_admin_url, process_env, role_passwords
+from .local import (
+    DATA_DIR,
+    DATABASE_NAME,
+    DEFAULT_PG_PORT,
+    DevSecrets,
+    external_admin_url,
+    process_env,
+    role_passwords,
+)
 from .registry import ALL, GATEWAY, ProcessSpec
 
 console = Console(stderr=True)

@@ -79,6 +79,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await warn_connection_budget(app)
         if on_startup is not None:
             await on_startup(app)
         yield
@@ -123,6 +124,27 @@ def create_service_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+async def warn_connection_budget(app: FastAPI) -> None:
+    """Logs a warning when this process, sized like its peers, would pass ``max_connections``.
+
+    Behind PgBouncer (statement cache off) the server limit is the pooler's business: skipped.
+    """
+    s: ServiceSettings = app.state.settings
+    if not s.db_statement_cache:
+        return
+    try:
+        async with app.state.sessionmaker() as session:
+            limit = int((await session.execute(text("SHOW max_connections"))).scalar_one())
+    except Exception as exc:  # the database may not be up yet; readiness reports that
+        log.info("connection budget not checked: %s", type(exc).__name__)
+        return
+    peak = s.db_max_replicas * (s.db_pool_size + s.db_max_overflow) * s.db_processes_sharing
+    if peak + 10 > limit:
+        log.warning("connection budget: %d processes × %d replicas × (pool %d + overflow %d) + 10 = %d "
+                    "exceeds max_connections %d; lower the pool or raise the limit (skillpass check-connections)",
+                    s.db_processes_sharing, s.db_max_replicas, s.db_pool_size, s.db_max_overflow, peak + 10, limit)
 
 
 async def _readiness(app: FastAPI, schema: str) -> Response:

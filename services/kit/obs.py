@@ -42,7 +42,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace plain stream handlers (ours from an earlier call, or basicConfig's); keep others
+    # such as a test runner's capture handler.
+    root.handlers[:] = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []

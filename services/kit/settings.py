@@ -56,6 +56,10 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = 5
     # Behind PgBouncer in transaction mode prepared statements must be off.
     db_statement_cache: bool = True
+    # For the start-up connection-budget warning: the most replicas this process may run
+    # (the HPA's maxReplicas) and how many processes share the database server.
+    db_max_replicas: int = 1
+    db_processes_sharing: int = 5
     max_body_bytes: int = 20 * 1024 * 1024
     feed_max_limit: int = 1000
     # This service's own OAuth client (role "service") for calls to other services.

@@ -1,8 +1,8 @@
+import pytest
+
 from services.credit_bank.app import create_app
 from services.credit_bank.settings import CreditBankSettings
 from services.kit.testing import app_client, shared_settings_for_tests
-
-import pytest
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from services.kit.auth import SigningKey, mint_token
+from services.kit.testing import free_port
 from skillpass.bootstrap import bootstrap
 from skillpass.local import DevSecrets, process_env
 from skillpass.registry import ALL, GATEWAY
 from skillpass.seed import seed_service_clients
-from services.kit.testing import free_port
 from tests.kit.test_auth import bad_tokens
 
 ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
@@ -35,7 +35,8 @@ async def platform(pg_server, test_db, tmp_path_factory):
     for spec in ALL:
         env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
                                            data_dir=data_dir, passwords=passwords), "SKILLPASS_LOG_LEVEL": "WARNING"}
-        procs[spec.name] = subprocess.Popen([sys.executable, "-m", "skillpass.cli", "serve", spec.name], env=env,
+        cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
+        procs[spec.name] = subprocess.Popen(cmd, env=env,  # noqa: ASYNC220 (start-up only)
                                             stdout=subprocess.DEVNULL, stderr=(data_dir / f"{spec.name}.log").open("w"))
     urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
     try:

@@ -4,7 +4,6 @@ import asyncio
 import base64
 import contextlib
 
-import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -42,7 +41,7 @@ async def upstream():
     app = Starlette(routes=[Route("/big", big), Route("/{rest:path}", echo, methods=["GET", "POST", "PUT"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
         await asyncio.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True

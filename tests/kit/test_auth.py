@@ -19,7 +19,7 @@ def _b64(obj: dict) -> str:
 
 def bad_tokens(key: SigningKey) -> dict[str, str]:
     good = mint_token(key, sub="u1", role="admin", issuer=TEST_ISSUER, audience=TEST_AUDIENCE)
-    header, payload, sig = good.split(".")
+    header, _payload, sig = good.split(".")
     claims = jwt.get_unverified_claims(good)
     tampered_payload = _b64({**claims, "role": "admin", "sub": "someone-else"})
     public_pem = key.public_jwk  # the key-confusion attack signs HS256 with the public key material
