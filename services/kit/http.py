@@ -53,8 +53,10 @@ class ServiceClient:
 class ClientCredentials:
     """Gets and caches a token from the gateway's ``/auth/token`` (client-credentials grant)."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, token_url: str, client_id: str, client_secret: str, *, timeout_s: float = 5.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.token_url = token_url
+        self._transport = transport
         self._auth = (client_id, client_secret)
         self._token: str | None = None
         self._expires_at = 0.0
@@ -65,7 +67,7 @@ class ClientCredentials:
 
         if self._token is None or time.monotonic() > self._expires_at - 60:
             try:
-                async with httpx.AsyncClient(timeout=self._timeout_s) as client:
+                async with httpx.AsyncClient(timeout=self._timeout_s, transport=self._transport) as client:
                     resp = await client.post(self.token_url, data={"grant_type": "client_credentials"},
                                              auth=self._auth)
             except httpx.HTTPError as exc:
