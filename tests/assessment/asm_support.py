@@ -50,7 +50,7 @@ def make_uscc(seed: int) -> str:
 
 def make_id_number(n: int, birth: str = "20040315") -> str:
     base = f"310104{birth}{n % 1000:03d}"
-    return base + ric.calc_check_digit(base)
+    return base + ric.calc_check_digit(base + "0")  # stdnum reads the first 17 of 18 chars
 
 
 def unique() -> int:
