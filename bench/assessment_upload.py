@@ -181,6 +181,8 @@ async def run(total: int, batch_size: int, root: Path) -> None:
         print(f"through gateway  : {api_s:7.2f} s  {total / api_s:10,.0f} records/s")
         print(f"ratio (gateway / raw COPY throughput): {copy_s / api_s:.2f}x  (aim >= 0.20x)")
     finally:
+        if os.environ.get('BENCH_SHOW_LOG'):
+            print((root / 'assessment.log').read_text()[-6000:])
         for p in procs:
             p.terminate()
         for p in procs:

@@ -8,6 +8,7 @@ counter as it was, so committed numbers have no gaps.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.feed import emit_many
 from services.kit.pii import mask_name
 
 from .clients import OccupationAnswer
@@ -98,4 +98,13 @@ async def write_results(session: AsyncSession, *, body: Body, batch_id: uuid.UUI
     if certificates:
         await conn.copy_records_to_table("certificates", schema_name=SCHEMA, columns=CERTIFICATE_COLUMNS,
                                          records=certificates)
-    await emit_many(session, SCHEMA, events)
+    await copy_events(conn, events)
+
+
+async def copy_events(conn: Any, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """The outbox rows of ``emit_many``, written with COPY: at 10,000 certificates a batch the
+    unnest INSERT was the slowest step. ``txid`` and ``id`` still come from the column defaults,
+    in column order, so the feed's (txid, id) ordering holds as for ``emit_many``."""
+    if events:
+        await conn.copy_records_to_table("events", schema_name=SCHEMA, columns=("type", "subject", "data"),
+                                         records=[(t, s, json.dumps(d, ensure_ascii=False)) for t, s, d in events])
