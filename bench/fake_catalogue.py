@@ -12,9 +12,19 @@ app = FastAPI()
 
 @app.post("/v1/lookups")
 async def lookups(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"results": [{**q, "exists": True, "name": f"occupation {q['occupation_code']}",
-                         "resolved_code": q["occupation_code"], "in_catalogue": True, "edition_id": "bench"}
-                        for q in payload["queries"]]}
+    return {
+        "results": [
+            {
+                **q,
+                "exists": True,
+                "name": f"occupation {q['occupation_code']}",
+                "resolved_code": q["occupation_code"],
+                "in_catalogue": True,
+                "edition_id": "bench",
+            }
+            for q in payload["queries"]
+        ]
+    }
 
 
 @app.get("/healthz")

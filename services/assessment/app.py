@@ -15,20 +15,31 @@ from .settings import AssessmentSettings
 from .verification import IpRateLimiter
 
 
-def create_app(settings: AssessmentSettings | None = None, *,
-               catalogue_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+def create_app(
+    settings: AssessmentSettings | None = None, *, catalogue_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
     """``catalogue_transport`` lets tests answer the catalogue with an ``httpx.MockTransport``."""
     settings = settings or AssessmentSettings()
-    catalogue = CatalogueClient(service_client(settings, "catalogue", settings.catalogue_url,
-                                               transport=catalogue_transport),
-                                cache_ttl_s=settings.catalogue_cache_ttl_s)
+    catalogue = CatalogueClient(
+        service_client(settings, "catalogue", settings.catalogue_url, transport=catalogue_transport),
+        cache_ttl_s=settings.catalogue_cache_ttl_s,
+    )
 
     async def shutdown(_: FastAPI) -> None:
         await catalogue.aclose()
 
-    app = create_service_app(settings, title="skillpass assessment", schema="assessment",
-                             routers=[router, certificates_router], on_shutdown=shutdown,
-                             description="Filed assessment bodies, batch results, certificates, verification.")
-    app.state.assessment = Context(settings=settings, catalogue=catalogue, sealer=Sealer(settings.shared.pii_key),
-                                   verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst))
+    app = create_service_app(
+        settings,
+        title="skillpass assessment",
+        schema="assessment",
+        routers=[router, certificates_router],
+        on_shutdown=shutdown,
+        description="Filed assessment bodies, batch results, certificates, verification.",
+    )
+    app.state.assessment = Context(
+        settings=settings,
+        catalogue=catalogue,
+        sealer=Sealer(settings.shared.pii_key),
+        verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
+    )
     return app

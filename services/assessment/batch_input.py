@@ -18,9 +18,22 @@ from .schemas import RecordIn
 
 Mode = Literal["all_or_nothing", "partial"]
 RowErrors = dict[int, list[dict[str, Any]]]
-CSV_COLUMNS = ("external_id", "id_number", "name", "student_no", "school_org", "graduation_year", "major",
-               "occupation_code", "work_type", "level", "exam_date", "theory_score", "practical_score",
-               "review_score")
+CSV_COLUMNS = (
+    "external_id",
+    "id_number",
+    "name",
+    "student_no",
+    "school_org",
+    "graduation_year",
+    "major",
+    "occupation_code",
+    "work_type",
+    "level",
+    "exam_date",
+    "theory_score",
+    "practical_score",
+    "review_score",
+)
 CANDIDATE_COLUMNS = frozenset({"id_number", "name", "student_no", "school_org", "graduation_year", "major"})
 _RECORDS = TypeAdapter(list[RecordIn])
 _RECORD = TypeAdapter(RecordIn)
@@ -45,10 +58,16 @@ def _csv_records(raw: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise InvalidInput("CSV must be UTF-8", errors=[field_error(["body"], "not UTF-8")]) from exc
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ()) and c not in ("work_type", "review_score")]
+    missing = [
+        c
+        for c in CSV_COLUMNS
+        if c not in (reader.fieldnames or ()) and c not in ("work_type", "review_score")
+    ]
     if missing:
-        raise InvalidInput("CSV header lacks columns", errors=[field_error(["body", "header"], f"missing {c}")
-                                                                for c in missing])
+        raise InvalidInput(
+            "CSV header lacks columns",
+            errors=[field_error(["body", "header"], f"missing {c}") for c in missing],
+        )
     out: list[dict[str, Any]] = []
     for line in reader:
         record: dict[str, Any] = {"candidate": {}}
@@ -68,17 +87,26 @@ def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_re
     """JSON ``{body_id, mode, records}``, or CSV with ``?body_id=&mode=`` in the query."""
     try:
         if content_type.split(";")[0].strip().lower() == "text/csv":
-            envelope = Envelope.model_validate({"body_id": query.get("body_id"), "mode": query.get("mode") or
-                                                "all_or_nothing", "records": _csv_records(raw)})
+            envelope = Envelope.model_validate(
+                {
+                    "body_id": query.get("body_id"),
+                    "mode": query.get("mode") or "all_or_nothing",
+                    "records": _csv_records(raw),
+                }
+            )
         else:
             envelope = Envelope.model_validate(json.loads(raw))
     except json.JSONDecodeError as exc:
         raise InvalidInput("The body is not JSON", errors=[field_error(["body"], "malformed JSON")]) from exc
     except ValidationError as exc:
-        raise InvalidInput("The upload envelope is invalid", errors=[
-            field_error(["body", *e["loc"]], e["msg"]) for e in exc.errors(include_url=False)]) from exc
+        raise InvalidInput(
+            "The upload envelope is invalid",
+            errors=[field_error(["body", *e["loc"]], e["msg"]) for e in exc.errors(include_url=False)],
+        ) from exc
     if len(envelope.records) > max_records:
-        raise PayloadTooLarge(f"a batch holds at most {max_records} records, this one {len(envelope.records)}")
+        raise PayloadTooLarge(
+            f"a batch holds at most {max_records} records, this one {len(envelope.records)}"
+        )
     if not envelope.records:
         raise InvalidInput("The batch is empty", errors=[field_error(["body", "records"], "no records")])
     return Upload(body_id=envelope.body_id, mode=envelope.mode, records=envelope.records)

@@ -28,10 +28,16 @@ class DuplicateBody(Conflict):
 
 
 def body_read(body: Body, filings: list[Filing]) -> BodyRead:
-    return BodyRead(id=body.id, sequence=int(body.sequence or 0), name=body.name, uscc=body.uscc,
-                    kind=body.kind,  # type: ignore[arg-type]
-                    university_org=body.university_org, district=body.district,
-                    filings=[FilingRead.model_validate(f, from_attributes=True) for f in filings])
+    return BodyRead(
+        id=body.id,
+        sequence=int(body.sequence or 0),
+        name=body.name,
+        uscc=body.uscc,
+        kind=body.kind,  # type: ignore[arg-type]
+        university_org=body.university_org,
+        district=body.district,
+        filings=[FilingRead.model_validate(f, from_attributes=True) for f in filings],
+    )
 
 
 async def create_body(session: AsyncSession, *, data: BodyCreate) -> BodyRead:
@@ -48,8 +54,9 @@ async def create_body(session: AsyncSession, *, data: BodyCreate) -> BodyRead:
     return read
 
 
-async def load_owned_body(session: AsyncSession, *, principal: Principal, body_id: uuid.UUID,
-                          lock: bool = False) -> Body:
+async def load_owned_body(
+    session: AsyncSession, *, principal: Principal, body_id: uuid.UUID, lock: bool = False
+) -> Body:
     """The body, if the principal is admin or its owning university; otherwise 404."""
     stmt = select(Body).where(Body.id == body_id)
     if lock:
@@ -62,13 +69,15 @@ async def load_owned_body(session: AsyncSession, *, principal: Principal, body_i
 
 async def get_body(session: AsyncSession, *, principal: Principal, body_id: uuid.UUID) -> BodyRead:
     body = await load_owned_body(session, principal=principal, body_id=body_id)
-    filings = (await session.exec(select(Filing).where(Filing.body_id == body.id)
-                                  .order_by(col(Filing.valid_from)))).all()
+    filings = (
+        await session.exec(select(Filing).where(Filing.body_id == body.id).order_by(col(Filing.valid_from)))
+    ).all()
     return body_read(body, list(filings))
 
 
-async def list_bodies(session: AsyncSession, *, principal: Principal, page: PageParams,
-                      university_org: str | None) -> Page[BodyRead]:
+async def list_bodies(
+    session: AsyncSession, *, principal: Principal, page: PageParams, university_org: str | None
+) -> Page[BodyRead]:
     stmt = select(Body).order_by(col(Body.id))
     if not principal.is_admin:
         university_org = principal.org
@@ -79,7 +88,12 @@ async def list_bodies(session: AsyncSession, *, principal: Principal, page: Page
     rows = list((await session.exec(stmt.limit(page.limit + 1))).all())
     by_body: dict[uuid.UUID, list[Filing]] = defaultdict(list)
     if rows:
-        for filing in (await session.exec(select(Filing).where(col(Filing.body_id).in_([b.id for b in rows]))
-                                          .order_by(col(Filing.valid_from)))).all():
+        for filing in (
+            await session.exec(
+                select(Filing)
+                .where(col(Filing.body_id).in_([b.id for b in rows]))
+                .order_by(col(Filing.valid_from))
+            )
+        ).all():
             by_body[filing.body_id].append(filing)
     return make_page([body_read(b, by_body[b.id]) for b in rows], page, key=lambda b: str(b.id))

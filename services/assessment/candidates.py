@@ -40,9 +40,20 @@ def seal_context(learner: str) -> bytes:
 
 def candidate_rows(candidates: Iterable[tuple[str, CandidateIn]], sealer: Sealer) -> list[tuple[Any, ...]]:
     """Rows for the upsert, one per learner (the last record of a learner wins)."""
-    latest = {lid: c for lid, c in candidates}
-    return [(lid, sealer.seal(c.id_number, context=seal_context(lid)), mask_id_number(c.id_number), c.name,
-             c.student_no, c.school_org, c.graduation_year, c.major) for lid, c in latest.items()]
+    latest = dict(candidates)
+    return [
+        (
+            lid,
+            sealer.seal(c.id_number, context=seal_context(lid)),
+            mask_id_number(c.id_number),
+            c.name,
+            c.student_no,
+            c.school_org,
+            c.graduation_year,
+            c.major,
+        )
+        for lid, c in latest.items()
+    ]
 
 
 async def upsert_candidates(conn: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -53,8 +64,16 @@ async def upsert_candidates(conn: Any, rows: list[tuple[Any, ...]]) -> None:
 
 def candidate_read(candidate: Candidate, *, reveal: bool, sealer: Sealer) -> CandidateRead:
     """The ID number in clear only when ``reveal`` (owning university, admin)."""
-    number = (sealer.open(candidate.id_number_sealed, context=seal_context(candidate.learner_id))
-              if reveal else candidate.id_number_masked)
-    return CandidateRead(id_number=number, name=candidate.name, student_no=candidate.student_no,
-                         school_org=candidate.school_org, graduation_year=candidate.graduation_year,
-                         major=candidate.major)
+    number = (
+        sealer.open(candidate.id_number_sealed, context=seal_context(candidate.learner_id))
+        if reveal
+        else candidate.id_number_masked
+    )
+    return CandidateRead(
+        id_number=number,
+        name=candidate.name,
+        student_no=candidate.student_no,
+        school_org=candidate.school_org,
+        graduation_year=candidate.graduation_year,
+        major=candidate.major,
+    )

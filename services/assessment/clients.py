@@ -32,7 +32,9 @@ class CatalogueClient:
         self._ttl = cache_ttl_s
         self._cache: dict[LookupKey, tuple[OccupationAnswer, float]] = {}
 
-    async def lookup(self, keys: list[LookupKey], *, cached: bool = True) -> dict[LookupKey, OccupationAnswer]:
+    async def lookup(
+        self, keys: list[LookupKey], *, cached: bool = True
+    ) -> dict[LookupKey, OccupationAnswer]:
         """One call for every key not in the cache; a failing catalogue raises a 503 problem."""
         now = time.monotonic()
         out: dict[LookupKey, OccupationAnswer] = {}
@@ -60,10 +62,18 @@ class CatalogueClient:
             results = resp.json()["results"]
             if len(results) != len(keys):
                 raise ValueError("answer count differs from query count")
-            return [OccupationAnswer(occupation_code=c, level=lv, as_of=d, exists=bool(r["exists"]),
-                                     name=r.get("name"), in_catalogue=bool(r.get("in_catalogue")),
-                                     edition_id=r.get("edition_id"))
-                    for (c, lv, d), r in zip(keys, results, strict=True)]
+            return [
+                OccupationAnswer(
+                    occupation_code=c,
+                    level=lv,
+                    as_of=d,
+                    exists=bool(r["exists"]),
+                    name=r.get("name"),
+                    in_catalogue=bool(r.get("in_catalogue")),
+                    edition_id=r.get("edition_id"),
+                )
+                for (c, lv, d), r in zip(keys, results, strict=True)
+            ]
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamUnavailable("catalogue lookups gave a malformed answer") from exc
 

@@ -24,11 +24,38 @@ from .models import Body, Filing, Record
 from .rules import is_pass, today_in_shanghai
 from .schemas import CandidateIn, RecordIn
 
-OCCUPATIONS = {"6-25-02-05": "工业机器人系统运维员", "2-02-38-01": "人工智能工程技术人员",
-               "4-04-05-05": "云计算工程技术人员", "4-10-01-05": "养老护理员", "6-31-07-01": "智能制造装调员"}
-UNIVERSITIES = {"demo-univ-a": ("上海示范应用技术大学", "奉贤区", 101), "demo-univ-b": ("上海示范职业技术学院", "浦东新区", 102)}
+OCCUPATIONS = {
+    "6-25-02-05": "工业机器人系统运维员",
+    "2-02-38-01": "人工智能工程技术人员",
+    "4-04-05-05": "云计算工程技术人员",
+    "4-10-01-05": "养老护理员",
+    "6-31-07-01": "智能制造装调员",
+}
+UNIVERSITIES = {
+    "demo-univ-a": ("上海示范应用技术大学", "奉贤区", 101),
+    "demo-univ-b": ("上海示范职业技术学院", "浦东新区", 102),
+}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "涛", "明", "超", "霞", "平", "刚", "晨", "宇"]
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "磊",
+    "洋",
+    "艳",
+    "勇",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "霞",
+    "平",
+    "刚",
+    "晨",
+    "宇",
+]
 STUDENTS_PER_UNIVERSITY = 150
 
 
@@ -57,8 +84,15 @@ async def _body(session: AsyncSession, *, code: str, **fields: Any) -> tuple[Bod
 async def _filing(session: AsyncSession, body: Body, filing_no: str, codes: list[str]) -> bool:
     if (await session.exec(select(Filing).where(Filing.filing_no == filing_no))).first() is not None:
         return False
-    session.add(Filing(body_id=body.id, filing_no=filing_no, valid_from=date(2025, 9, 1), valid_to=date(2028, 8, 31),
-                       scope=[{"occupation_code": c, "work_type": None, "levels": [1, 2, 3, 4, 5]} for c in codes]))
+    session.add(
+        Filing(
+            body_id=body.id,
+            filing_no=filing_no,
+            valid_from=date(2025, 9, 1),
+            valid_to=date(2028, 8, 31),
+            scope=[{"occupation_code": c, "work_type": None, "levels": [1, 2, 3, 4, 5]} for c in codes],
+        )
+    )
     return True
 
 
@@ -69,34 +103,72 @@ def _student_records(org: str, offset: int) -> list[RecordIn]:
         n = offset + i
         level = (3, 4, 4, 5, 2)[i % 5]
         theory = Decimal(55 + (n * 7) % 45)
-        out.append(RecordIn(
-            external_id=f"demo-{org}-{i:04d}", occupation_code=codes[i % len(codes)], level=level,
-            exam_date=date(2026, 10, 1) + timedelta(days=i % 40), theory_score=theory,
-            practical_score=Decimal(60 + (n * 3) % 40), review_score=Decimal(75) if level <= 2 else None,
-            candidate=CandidateIn(id_number=_id_number(n), name=SURNAMES[n % 20] + GIVEN[n % 18] + GIVEN[(n // 18) % 18],
-                                  student_no=f"{org[-1].upper()}2023{i:04d}", school_org=org,
-                                  graduation_year=2027, major="智能制造工程")))
+        out.append(
+            RecordIn(
+                external_id=f"demo-{org}-{i:04d}",
+                occupation_code=codes[i % len(codes)],
+                level=level,
+                exam_date=date(2026, 10, 1) + timedelta(days=i % 40),
+                theory_score=theory,
+                practical_score=Decimal(60 + (n * 3) % 40),
+                review_score=Decimal(75) if level <= 2 else None,
+                candidate=CandidateIn(
+                    id_number=_id_number(n),
+                    name=SURNAMES[n % 20] + GIVEN[n % 18] + GIVEN[(n // 18) % 18],
+                    student_no=f"{org[-1].upper()}2023{i:04d}",
+                    school_org=org,
+                    graduation_year=2027,
+                    major="智能制造工程",
+                ),
+            )
+        )
     return out
 
 
-async def _results(session: AsyncSession, body: Body, records: list[RecordIn], *, learner_key: str,
-                   sealer: Sealer) -> tuple[int, int]:
-    known = set((await session.exec(select(Record.external_id).where(
-        Record.body_id == body.id, col(Record.external_id).in_([r.external_id for r in records])))).all())
+async def _results(
+    session: AsyncSession, body: Body, records: list[RecordIn], *, learner_key: str, sealer: Sealer
+) -> tuple[int, int]:
+    known = set(
+        (
+            await session.exec(
+                select(Record.external_id).where(
+                    Record.body_id == body.id, col(Record.external_id).in_([r.external_id for r in records])
+                )
+            )
+        ).all()
+    )
     todo = [r for r in records if r.external_id not in known]
     if not todo:
         return 0, 0
     ids = Identities.of((r.candidate.id_number for r in todo), learner_key=learner_key)
-    results = [Result(record_id=uuid.uuid4(), learner_id=ids.by_number[r.candidate.id_number], record=r,
-                      passed=is_pass(r.level, r.theory_score, r.practical_score, r.review_score)) for r in todo]
+    results = [
+        Result(
+            record_id=uuid.uuid4(),
+            learner_id=ids.by_number[r.candidate.id_number],
+            record=r,
+            passed=is_pass(r.level, r.theory_score, r.practical_score, r.review_score),
+        )
+        for r in todo
+    ]
     conn = (await (await session.connection()).get_raw_connection()).driver_connection
-    await upsert_candidates(conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer))
+    await upsert_candidates(
+        conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer)
+    )
     issued_on = today_in_shanghai()
     # The demo codes are all in the shortage catalogue; no HTTP call at seed time.
-    occupations = {(c, lv): OccupationAnswer(c, lv, issued_on, True, name, True, "demo-edition")
-                   for c, name in OCCUPATIONS.items() for lv in range(1, 6)}
-    await write_results(session, body=body, batch_id=uuid.uuid4(), issued_on=issued_on, results=results,
-                        occupations=occupations)
+    occupations = {
+        (c, lv): OccupationAnswer(c, lv, issued_on, True, name, True, "demo-edition")
+        for c, name in OCCUPATIONS.items()
+        for lv in range(1, 6)
+    }
+    await write_results(
+        session,
+        body=body,
+        batch_id=uuid.uuid4(),
+        issued_on=issued_on,
+        results=results,
+        occupations=occupations,
+    )
     return len(results), sum(1 for x in results if x.passed)
 
 
@@ -106,19 +178,36 @@ async def load_demo(session: AsyncSession, *, learner_key: str, pii_key: str) ->
     counts = {"bodies": 0, "filings": 0, "records": 0, "certificates": 0}
     bodies: list[tuple[Body, str]] = []
     for org, (name, district, n) in UNIVERSITIES.items():
-        body, new = await _body(session, code=_uscc(n), name=f"{name}(用人单位评价机构)", kind="employer",
-                                university_org=org, district=district)
+        body, new = await _body(
+            session,
+            code=_uscc(n),
+            name=f"{name}(用人单位评价机构)",
+            kind="employer",
+            university_org=org,
+            district=district,
+        )
         counts["bodies"] += new
-        counts["filings"] += await _filing(session, body, f"沪人社评备-DEMO-{org[-1].upper()}-2025", list(OCCUPATIONS))
+        counts["filings"] += await _filing(
+            session, body, f"沪人社评备-DEMO-{org[-1].upper()}-2025", list(OCCUPATIONS)
+        )
         bodies.append((body, org))
-    social, new = await _body(session, code=_uscc(201), name="上海示范技能评价中心(社会培训评价组织)", kind="social",
-                              university_org="demo-univ-b", district="静安区")
+    social, new = await _body(
+        session,
+        code=_uscc(201),
+        name="上海示范技能评价中心(社会培训评价组织)",
+        kind="social",
+        university_org="demo-univ-b",
+        district="静安区",
+    )
     counts["bodies"] += new
-    counts["filings"] += await _filing(session, social, "沪人社评备-DEMO-S-2025", ["4-10-01-05", "6-31-07-01"])
+    counts["filings"] += await _filing(
+        session, social, "沪人社评备-DEMO-S-2025", ["4-10-01-05", "6-31-07-01"]
+    )
     await session.flush()
     for offset, (body, org) in enumerate(bodies):
-        created, passed = await _results(session, body, _student_records(org, offset * 1000),
-                                         learner_key=learner_key, sealer=sealer)
+        created, passed = await _results(
+            session, body, _student_records(org, offset * 1000), learner_key=learner_key, sealer=sealer
+        )
         counts["records"] += created
         counts["certificates"] += passed
     await session.commit()

@@ -45,22 +45,38 @@ def _event_data(filing: Filing) -> dict[str, object]:
     return FilingRead.model_validate(filing, from_attributes=True).model_dump(mode="json")
 
 
-async def create_filing(session: AsyncSession, catalogue: CatalogueClient, *, principal: Principal,
-                        body_id: uuid.UUID, data: FilingCreate) -> FilingRead:
+async def create_filing(
+    session: AsyncSession,
+    catalogue: CatalogueClient,
+    *,
+    principal: Principal,
+    body_id: uuid.UUID,
+    data: FilingCreate,
+) -> FilingRead:
     """Files a scope for a body; every occupation must exist in the classification (catalogue)."""
     body = await load_owned_body(session, principal=principal, body_id=body_id)
     today = today_in_shanghai()
     keys = [(item.occupation_code, level, today) for item in data.scope for level in item.levels]
     answers = await catalogue.lookup(keys)
-    errors = [{"loc": ["body", "scope", i, "occupation_code"], "msg": f"{item.occupation_code} is not an occupation"}
-              for i, item in enumerate(data.scope)
-              if not all(answers[(item.occupation_code, lv, today)].exists for lv in item.levels)]
+    errors = [
+        {
+            "loc": ["body", "scope", i, "occupation_code"],
+            "msg": f"{item.occupation_code} is not an occupation",
+        }
+        for i, item in enumerate(data.scope)
+        if not all(answers[(item.occupation_code, lv, today)].exists for lv in item.levels)
+    ]
     if errors:
         raise UnknownOccupation("The scope names occupations the catalogue does not know", errors=errors)
     if (await session.exec(select(Filing).where(Filing.filing_no == data.filing_no))).first() is not None:
         raise DuplicateFiling(f"filing {data.filing_no} already exists")
-    filing = Filing(body_id=body.id, filing_no=data.filing_no, valid_from=data.valid_from, valid_to=data.valid_to,
-                    scope=[item.model_dump() for item in data.scope])
+    filing = Filing(
+        body_id=body.id,
+        filing_no=data.filing_no,
+        valid_from=data.valid_from,
+        valid_to=data.valid_to,
+        scope=[item.model_dump() for item in data.scope],
+    )
     session.add(filing)
     await session.flush()
     await emit(session, SCHEMA, "assessment.filing.filed", f"filing:{filing.id}", _event_data(filing))
@@ -68,12 +84,22 @@ async def create_filing(session: AsyncSession, catalogue: CatalogueClient, *, pr
     return FilingRead.model_validate(filing, from_attributes=True)
 
 
-async def change_filing(session: AsyncSession, *, principal: Principal, body_id: uuid.UUID,
-                        filing_id: uuid.UUID, action: str, reason: str) -> FilingRead:
+async def change_filing(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    body_id: uuid.UUID,
+    filing_id: uuid.UUID,
+    action: str,
+    reason: str,
+) -> FilingRead:
     """Suspends or revokes a filing; from then on no exam date it covered can pass the filing rule."""
     await load_owned_body(session, principal=principal, body_id=body_id)
-    filing = (await session.exec(select(Filing).where(Filing.id == filing_id, Filing.body_id == body_id)
-                                 .with_for_update())).first()
+    filing = (
+        await session.exec(
+            select(Filing).where(Filing.id == filing_id, Filing.body_id == body_id).with_for_update()
+        )
+    ).first()
     if filing is None:
         raise FilingNotFound()
     allowed_from, to_status = TRANSITIONS[action]

@@ -25,16 +25,44 @@ from .models import SCHEMA, Body
 from .rules import certificate_number
 from .schemas import RecordIn
 
-RECORD_COLUMNS = ("id", "batch_id", "body_id", "university_org", "external_id", "learner_id", "occupation_code",
-                  "work_type", "level", "exam_date", "theory_score", "practical_score", "review_score", "passed",
-                  "certificate_number")
-CERTIFICATE_COLUMNS = ("number", "record_id", "learner_id", "holder_name", "university_org", "body_id",
-                       "occupation_code", "occupation_name", "work_type", "level", "issued_on", "status",
-                       "in_catalogue_on_issue", "edition_id")
+RECORD_COLUMNS = (
+    "id",
+    "batch_id",
+    "body_id",
+    "university_org",
+    "external_id",
+    "learner_id",
+    "occupation_code",
+    "work_type",
+    "level",
+    "exam_date",
+    "theory_score",
+    "practical_score",
+    "review_score",
+    "passed",
+    "certificate_number",
+)
+CERTIFICATE_COLUMNS = (
+    "number",
+    "record_id",
+    "learner_id",
+    "holder_name",
+    "university_org",
+    "body_id",
+    "occupation_code",
+    "occupation_name",
+    "work_type",
+    "level",
+    "issued_on",
+    "status",
+    "in_catalogue_on_issue",
+    "edition_id",
+)
 BUMP = text(
     f"INSERT INTO {SCHEMA}.certificate_serials (body_sequence, issue_year, level, next_serial) "
     "VALUES (:s, :y, :l, 1 + :n) ON CONFLICT (body_sequence, issue_year, level) "
-    "DO UPDATE SET next_serial = certificate_serials.next_serial + :n RETURNING next_serial")
+    "DO UPDATE SET next_serial = certificate_serials.next_serial + :n RETURNING next_serial"
+)
 
 
 @dataclass
@@ -48,56 +76,123 @@ class Result:
     number: str | None = None
 
 
-async def allocate_serials(session: AsyncSession, *, body_sequence: int, issue_year: int,
-                           counts: Counter[int]) -> dict[int, int]:
+async def allocate_serials(
+    session: AsyncSession, *, body_sequence: int, issue_year: int, counts: Counter[int]
+) -> dict[int, int]:
     """First serial of each level's block; levels in a fixed order so batches never deadlock."""
     firsts: dict[int, int] = {}
     for level in sorted(counts):
         n = counts[level]
-        after = (await session.execute(BUMP, {"s": body_sequence, "y": issue_year % 100, "l": level, "n": n})).scalar_one()
+        after = (
+            await session.execute(BUMP, {"s": body_sequence, "y": issue_year % 100, "l": level, "n": n})
+        ).scalar_one()
         firsts[level] = int(after) - n
     return firsts
 
 
-def certificate_event(number: str, result: Result, body: Body, issued_on: date,
-                      answer: OccupationAnswer | None) -> dict[str, Any]:
+def certificate_event(
+    number: str, result: Result, body: Body, issued_on: date, answer: OccupationAnswer | None
+) -> dict[str, Any]:
     """What the catalogue, credit bank and incentives consume; never a raw ID number or full name."""
     r = result.record
-    return {"number": number, "learner_id": result.learner_id, "occupation_code": r.occupation_code,
-            "occupation_name": answer.name if answer else None, "work_type": r.work_type, "level": r.level,
-            "body_id": str(body.id), "university_org": body.university_org, "issued_on": issued_on.isoformat(),
-            "in_catalogue_on_issue": bool(answer and answer.in_catalogue),
-            "edition_id": answer.edition_id if answer else None, "status": "valid",
-            "holder_name_masked": mask_name(r.candidate.name)}
+    return {
+        "number": number,
+        "learner_id": result.learner_id,
+        "occupation_code": r.occupation_code,
+        "occupation_name": answer.name if answer else None,
+        "work_type": r.work_type,
+        "level": r.level,
+        "body_id": str(body.id),
+        "university_org": body.university_org,
+        "issued_on": issued_on.isoformat(),
+        "in_catalogue_on_issue": bool(answer and answer.in_catalogue),
+        "edition_id": answer.edition_id if answer else None,
+        "status": "valid",
+        "holder_name_masked": mask_name(r.candidate.name),
+    }
 
 
-async def write_results(session: AsyncSession, *, body: Body, batch_id: uuid.UUID, issued_on: date,
-                        results: list[Result], occupations: dict[tuple[str, int], OccupationAnswer]) -> None:
+async def write_results(
+    session: AsyncSession,
+    *,
+    body: Body,
+    batch_id: uuid.UUID,
+    issued_on: date,
+    results: list[Result],
+    occupations: dict[tuple[str, int], OccupationAnswer],
+) -> None:
     """Numbers the passes, COPYs records and certificates, and emits one issued event per certificate."""
     passes = [r for r in results if r.passed]
-    firsts = await allocate_serials(session, body_sequence=int(body.sequence or 0), issue_year=issued_on.year,
-                                    counts=Counter(r.record.level for r in passes))
+    firsts = await allocate_serials(
+        session,
+        body_sequence=int(body.sequence or 0),
+        issue_year=issued_on.year,
+        counts=Counter(r.record.level for r in passes),
+    )
     for r in passes:
         level = r.record.level
-        r.number = certificate_number(body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level])
+        r.number = certificate_number(
+            body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level]
+        )
         firsts[level] += 1
     conn = (await (await session.connection()).get_raw_connection()).driver_connection
-    await conn.copy_records_to_table("records", schema_name=SCHEMA, columns=RECORD_COLUMNS, records=[
-        (r.record_id, batch_id, body.id, body.university_org, r.record.external_id, r.learner_id,
-         r.record.occupation_code, r.record.work_type, r.record.level, r.record.exam_date, r.record.theory_score,
-         r.record.practical_score, r.record.review_score, r.passed, r.number) for r in results])
+    await conn.copy_records_to_table(
+        "records",
+        schema_name=SCHEMA,
+        columns=RECORD_COLUMNS,
+        records=[
+            (
+                r.record_id,
+                batch_id,
+                body.id,
+                body.university_org,
+                r.record.external_id,
+                r.learner_id,
+                r.record.occupation_code,
+                r.record.work_type,
+                r.record.level,
+                r.record.exam_date,
+                r.record.theory_score,
+                r.record.practical_score,
+                r.record.review_score,
+                r.passed,
+                r.number,
+            )
+            for r in results
+        ],
+    )
     certificates, events = [], []
     for r in passes:
         answer = occupations.get((r.record.occupation_code, r.record.level))
-        certificates.append((r.number, r.record_id, r.learner_id, r.record.candidate.name, body.university_org,
-                             body.id, r.record.occupation_code, answer.name if answer else None,
-                             r.record.work_type, r.record.level, issued_on, "valid",
-                             bool(answer and answer.in_catalogue), answer.edition_id if answer else None))
-        events.append(("assessment.certificate.issued", f"certificate:{r.number}",
-                       certificate_event(str(r.number), r, body, issued_on, answer)))
+        certificates.append(
+            (
+                r.number,
+                r.record_id,
+                r.learner_id,
+                r.record.candidate.name,
+                body.university_org,
+                body.id,
+                r.record.occupation_code,
+                answer.name if answer else None,
+                r.record.work_type,
+                r.record.level,
+                issued_on,
+                "valid",
+                bool(answer and answer.in_catalogue),
+                answer.edition_id if answer else None,
+            )
+        )
+        events.append(
+            (
+                "assessment.certificate.issued",
+                f"certificate:{r.number}",
+                certificate_event(str(r.number), r, body, issued_on, answer),
+            )
+        )
     if certificates:
-        await conn.copy_records_to_table("certificates", schema_name=SCHEMA, columns=CERTIFICATE_COLUMNS,
-                                         records=certificates)
+        await conn.copy_records_to_table(
+            "certificates", schema_name=SCHEMA, columns=CERTIFICATE_COLUMNS, records=certificates
+        )
     await copy_events(conn, events)
 
 
@@ -106,5 +201,9 @@ async def copy_events(conn: Any, events: list[tuple[str, str, dict[str, Any]]]) 
     unnest INSERT was the slowest step. ``txid`` and ``id`` still come from the column defaults,
     in column order, so the feed's (txid, id) ordering holds as for ``emit_many``."""
     if events:
-        await conn.copy_records_to_table("events", schema_name=SCHEMA, columns=("type", "subject", "data"),
-                                         records=[(t, s, json.dumps(d, ensure_ascii=False)) for t, s, d in events])
+        await conn.copy_records_to_table(
+            "events",
+            schema_name=SCHEMA,
+            columns=("type", "subject", "data"),
+            records=[(t, s, json.dumps(d, ensure_ascii=False)) for t, s, d in events],
+        )

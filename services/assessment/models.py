@@ -23,8 +23,11 @@ idempotency_keys_table = idempotency_table(metadata)
 
 
 def _now_column() -> Any:
-    return Field(default=None, sa_type=DateTime(timezone=True),
-                 sa_column_kwargs={"server_default": func.now(), "nullable": False})
+    return Field(
+        default=None,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": func.now(), "nullable": False},
+    )
 
 
 class AssessmentTable(SQLModel, registry=registry(metadata=metadata)):
@@ -38,8 +41,9 @@ class Body(AssessmentTable, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     # The 6-digit body sequence inside certificate numbers, handed out once at creation.
-    sequence: int | None = Field(default=None, sa_column=Column(Integer, Identity(start=1), nullable=False,
-                                                                unique=True))
+    sequence: int | None = Field(
+        default=None, sa_column=Column(Integer, Identity(start=1), nullable=False, unique=True)
+    )
     name: str = Field(max_length=200)
     uscc: str = Field(max_length=18, unique=True)
     kind: str = Field(max_length=10)

@@ -29,11 +29,15 @@ class RecordFilters:
     exam_date_to: date | None = None
 
 
-async def list_records(session: AsyncSession, *, principal: Principal, filters: RecordFilters,
-                       page: PageParams, sealer: Sealer) -> Page[RecordRead]:
+async def list_records(
+    session: AsyncSession, *, principal: Principal, filters: RecordFilters, page: PageParams, sealer: Sealer
+) -> Page[RecordRead]:
     """A university sees its own bodies' records; platform and admin all (platform with masks)."""
-    stmt = (select(Record, Candidate).join(Candidate, col(Candidate.learner_id) == col(Record.learner_id))
-            .order_by(col(Record.id)))
+    stmt = (
+        select(Record, Candidate)
+        .join(Candidate, col(Candidate.learner_id) == col(Record.learner_id))
+        .order_by(col(Record.id))
+    )
     if principal.role == "university":
         stmt = stmt.where(Record.university_org == principal.org)
     for name in ("learner_id", "body_id", "batch_id", "occupation_code", "passed"):
@@ -47,7 +51,10 @@ async def list_records(session: AsyncSession, *, principal: Principal, filters: 
     if page.after is not None:
         stmt = stmt.where(col(Record.id) > uuid.UUID(str(page.after)))
     reveal = principal.role in ("admin", "university")
-    items = [RecordRead.model_validate({
-        **record.model_dump(), "candidate": candidate_read(candidate, reveal=reveal, sealer=sealer)})
-        for record, candidate in (await session.exec(stmt.limit(page.limit + 1))).all()]
+    items = [
+        RecordRead.model_validate(
+            {**record.model_dump(), "candidate": candidate_read(candidate, reveal=reveal, sealer=sealer)}
+        )
+        for record, candidate in (await session.exec(stmt.limit(page.limit + 1))).all()
+    ]
     return make_page(items, page, key=lambda r: str(r.id))

@@ -62,8 +62,9 @@ class FilingView:
         return False
 
 
-def filing_problem(filings: Iterable[FilingView], exam_date: date, occupation_code: str,
-                   work_type: str | None, level: int) -> str | None:
+def filing_problem(
+    filings: Iterable[FilingView], exam_date: date, occupation_code: str, work_type: str | None, level: int
+) -> str | None:
     """None when some filing in force on ``exam_date`` covers the occupation and level."""
     in_force = [f for f in filings if f.in_force(exam_date)]
     if not in_force:
@@ -77,5 +78,7 @@ def certificate_number(kind: str, body_sequence: int, issue_year: int, level: in
     """`[Y|S]` · body code · province · body sequence · issue year · level · serial = 22 chars."""
     if not (0 < body_sequence < 1_000_000 and 0 < serial < 1_000_000 and 1 <= level <= 5):
         raise ValueError("certificate number component out of range")
-    return (f"{KIND_LETTER[kind]}{BODY_CODE}{PROVINCE}{body_sequence:06d}{issue_year % 100:02d}"
-            f"{level}{serial:06d}")
+    return (
+        f"{KIND_LETTER[kind]}{BODY_CODE}{PROVINCE}{body_sequence:06d}{issue_year % 100:02d}"
+        f"{level}{serial:06d}"
+    )

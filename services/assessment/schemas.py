@@ -101,8 +101,9 @@ class CandidateIn(BaseModel):
         value = normalise_id_number(value)
         if not ric.is_valid(value):
             # The number itself is never echoed: errors are logged and returned.
-            raise PydanticCustomError("invalid_id_number",
-                                      "not a valid resident ID number (GB 11643 check digit or birth date)")
+            raise PydanticCustomError(
+                "invalid_id_number", "not a valid resident ID number (GB 11643 check digit or birth date)"
+            )
         return value
 
     @field_validator("name")

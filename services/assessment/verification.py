@@ -34,7 +34,9 @@ class IpRateLimiter:
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
-            raise TooManyVerifications("slow down", headers={"Retry-After": str(max(1, round((1 - tokens) / self.rate)))})
+            raise TooManyVerifications(
+                "slow down", headers={"Retry-After": str(max(1, round((1 - tokens) / self.rate)))}
+            )
         if len(self._buckets) >= self.max_keys:
             self._buckets.clear()
         self._buckets[key] = (tokens - 1.0, now)
@@ -55,11 +57,22 @@ def _same_name(given: str, held: str) -> bool:
 
 async def verify(session: AsyncSession, *, number: str, name: str) -> VerifyAnswer:
     """Found only when number and holder name both match, so a number never reveals its holder."""
-    row = (await session.execute(select(Certificate, Body.name).join(Body, Body.id == Certificate.body_id)
-                                 .where(Certificate.number == number.strip().upper()))).first()
+    row = (
+        await session.execute(
+            select(Certificate, Body.name)
+            .join(Body, Body.id == Certificate.body_id)
+            .where(Certificate.number == number.strip().upper())
+        )
+    ).first()
     if row is None or not _same_name(name, row[0].holder_name):
         return VerifyAnswer(found=False)
     certificate, body_name = row
-    return VerifyAnswer(found=True, status=certificate.status, occupation_name=certificate.occupation_name,
-                        level=certificate.level, issued_on=certificate.issued_on, body_name=body_name,
-                        holder_name_masked=mask_name(certificate.holder_name))
+    return VerifyAnswer(
+        found=True,
+        status=certificate.status,
+        occupation_name=certificate.occupation_name,
+        level=certificate.level,
+        issued_on=certificate.issued_on,
+        body_name=body_name,
+        holder_name_masked=mask_name(certificate.holder_name),
+    )

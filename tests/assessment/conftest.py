@@ -22,16 +22,20 @@ def catalogue() -> FakeCatalogue:
 
 @pytest.fixture(scope="session")
 def app(test_db: Any, catalogue: FakeCatalogue) -> FastAPI:
-    settings = AssessmentSettings(database_url=test_db.role_urls["assessment"], shared=shared_settings_for_tests(),
-                                  verify_burst=5, verify_rate_per_s=0.01)
+    settings = AssessmentSettings(
+        database_url=test_db.role_urls["assessment"],
+        shared=shared_settings_for_tests(),
+        verify_burst=5,
+        verify_rate_per_s=0.01,
+    )
     return create_app(settings, catalogue_transport=httpx.MockTransport(catalogue.handler))
 
 
 @pytest.fixture
-async def client(app: FastAPI, test_db: Any, signing_key: Any, catalogue: FakeCatalogue) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    app: FastAPI, test_db: Any, signing_key: Any, catalogue: FakeCatalogue
+) -> AsyncIterator[httpx.AsyncClient]:
     catalogue.reset()
     app.state.assessment.catalogue._cache.clear()
     async with app_client(app, test_db.engine("assessment"), signing_key) as c:
         yield c
-
-

@@ -18,10 +18,18 @@ async def test_demo_is_valid_and_idempotent(test_db: Any) -> None:
             first = await load_demo(session, learner_key=TEST_SECRET, pii_key=TEST_SECRET)
         async with maker() as session:
             second = await load_demo(session, learner_key=TEST_SECRET, pii_key=TEST_SECRET)
-            numbers = (await session.execute(text(
-                "SELECT c.number, b.kind FROM assessment.certificates c JOIN assessment.bodies b ON b.id = c.body_id "
-                "WHERE c.university_org LIKE 'demo-univ-%'"))).all()
-    assert first["bodies"] == 3 and first["filings"] == 3 and first["records"] == 300
+            numbers = (
+                await session.execute(
+                    text(
+                        "SELECT c.number, b.kind FROM assessment.certificates c "
+                        "JOIN assessment.bodies b ON b.id = c.body_id "
+                        "WHERE c.university_org LIKE 'demo-univ-%'"
+                    )
+                )
+            ).all()
+    assert first["bodies"] == 3
+    assert first["filings"] == 3
+    assert first["records"] == 300
     assert 100 < first["certificates"] < 300
     assert second == {"bodies": 0, "filings": 0, "records": 0, "certificates": 0}
     assert len(numbers) == first["certificates"]

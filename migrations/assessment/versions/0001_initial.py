@@ -3,6 +3,7 @@
 Revision ID: asm_0001
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
@@ -42,8 +43,12 @@ def upgrade() -> None:
     op.create_table(
         "filings",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("body_id", sa.Uuid(), sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_filings_body_id_bodies"),
-                  nullable=False),
+        sa.Column(
+            "body_id",
+            sa.Uuid(),
+            sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_filings_body_id_bodies"),
+            nullable=False,
+        ),
         sa.Column("filing_no", sa.String(50), nullable=False),
         sa.Column("scope", JSONB(), nullable=False),
         sa.Column("valid_from", sa.Date(), nullable=False),
@@ -76,8 +81,12 @@ def upgrade() -> None:
         "records",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("batch_id", sa.Uuid(), nullable=False),
-        sa.Column("body_id", sa.Uuid(), sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_records_body_id_bodies"),
-                  nullable=False),
+        sa.Column(
+            "body_id",
+            sa.Uuid(),
+            sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_records_body_id_bodies"),
+            nullable=False,
+        ),
         sa.Column("university_org", sa.String(100), nullable=True),
         sa.Column("external_id", sa.String(100), nullable=False),
         sa.Column("learner_id", sa.String(40), nullable=False),
@@ -104,8 +113,12 @@ def upgrade() -> None:
         sa.Column("learner_id", sa.String(40), nullable=False),
         sa.Column("holder_name", sa.String(100), nullable=False),
         sa.Column("university_org", sa.String(100), nullable=True),
-        sa.Column("body_id", sa.Uuid(),
-                  sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_certificates_body_id_bodies"), nullable=False),
+        sa.Column(
+            "body_id",
+            sa.Uuid(),
+            sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_certificates_body_id_bodies"),
+            nullable=False,
+        ),
         sa.Column("occupation_code", sa.String(20), nullable=False),
         sa.Column("occupation_name", sa.String(200), nullable=True),
         sa.Column("work_type", sa.String(100), nullable=True),
@@ -127,8 +140,12 @@ def upgrade() -> None:
     op.create_table(
         "batches",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("body_id", sa.Uuid(), sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_batches_body_id_bodies"),
-                  nullable=False),
+        sa.Column(
+            "body_id",
+            sa.Uuid(),
+            sa.ForeignKey(f"{SCHEMA}.bodies.id", name="fk_batches_body_id_bodies"),
+            nullable=False,
+        ),
         sa.Column("university_org", sa.String(100), nullable=True),
         sa.Column("mode", sa.String(20), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
@@ -153,6 +170,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("certificate_serials", "batches", "certificates", "records", "candidates", "filings", "bodies"):
+    for table in (
+        "certificate_serials",
+        "batches",
+        "certificates",
+        "records",
+        "candidates",
+        "filings",
+        "bodies",
+    ):
         op.drop_table(table, schema=SCHEMA)
     drop_kernel_tables(op.get_bind(), SCHEMA)
