@@ -21,7 +21,7 @@ from .batch_input import RowErrors, Upload, check_shapes
 from .bodies import load_owned_body
 from .candidates import Identities, candidate_rows, upsert_candidates
 from .clients import CatalogueClient, OccupationAnswer
-from .issuing import Result, write_results
+from .issuing import Result, raw_connection, write_results
 from .models import SCHEMA, Batch, Body, Filing
 from .rules import FilingView, filing_problem, is_graduating_year, is_pass, needs_review, today_in_shanghai
 from .schemas import BatchRead, RecordIn
@@ -153,7 +153,7 @@ async def upload_batch(
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"assessment.batch:{body.id}"}
     )
-    conn = (await (await session.connection()).get_raw_connection()).driver_connection
+    conn = await raw_connection(session)
     existing = await _existing(conn, body.id, [r.external_id for r in valid.values()])
     duplicates = {i for i, r in valid.items() if r.external_id in existing}
     rejected = {i for i in errors if i not in duplicates}

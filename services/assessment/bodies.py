@@ -33,7 +33,7 @@ def body_read(body: Body, filings: list[Filing]) -> BodyRead:
         sequence=int(body.sequence or 0),
         name=body.name,
         uscc=body.uscc,
-        kind=body.kind,  # type: ignore[arg-type]
+        kind=body.kind,
         university_org=body.university_org,
         district=body.district,
         filings=[FilingRead.model_validate(f, from_attributes=True) for f in filings],

@@ -19,7 +19,7 @@ from services.kit.pii import Sealer
 
 from .candidates import Identities, candidate_rows, upsert_candidates
 from .clients import OccupationAnswer
-from .issuing import Result, write_results
+from .issuing import Result, raw_connection, write_results
 from .models import Body, Filing, Record
 from .rules import is_pass, today_in_shanghai
 from .schemas import CandidateIn, RecordIn
@@ -150,7 +150,7 @@ async def _results(
         )
         for r in todo
     ]
-    conn = (await (await session.connection()).get_raw_connection()).driver_connection
+    conn = await raw_connection(session)
     await upsert_candidates(
         conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer)
     )

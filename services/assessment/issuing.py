@@ -65,6 +65,14 @@ BUMP = text(
 )
 
 
+async def raw_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction, for COPY and array parameters."""
+    conn = (await (await session.connection()).get_raw_connection()).driver_connection
+    if conn is None:
+        raise RuntimeError("the session has no driver connection")
+    return conn
+
+
 @dataclass
 class Result:
     """An accepted record about to be written; ``number`` is set when it passed."""
@@ -135,7 +143,7 @@ async def write_results(
             body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level]
         )
         firsts[level] += 1
-    conn = (await (await session.connection()).get_raw_connection()).driver_connection
+    conn = await raw_connection(session)
     await conn.copy_records_to_table(
         "records",
         schema_name=SCHEMA,

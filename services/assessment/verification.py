@@ -7,6 +7,7 @@ import time
 import unicodedata
 
 from sqlalchemy import select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.pii import mask_name
@@ -59,9 +60,9 @@ async def verify(session: AsyncSession, *, number: str, name: str) -> VerifyAnsw
     """Found only when number and holder name both match, so a number never reveals its holder."""
     row = (
         await session.execute(
-            select(Certificate, Body.name)
-            .join(Body, Body.id == Certificate.body_id)
-            .where(Certificate.number == number.strip().upper())
+            select(Certificate, col(Body.name))
+            .join(Body, col(Body.id) == col(Certificate.body_id))
+            .where(col(Certificate.number) == number.strip().upper())
         )
     ).first()
     if row is None or not _same_name(name, row[0].holder_name):
