@@ -1,14 +1,45 @@
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
+from services.kit.http import service_client
+from services.kit.pii import Sealer
 
 from .api import router
+from .api_certificates import router as certificates_router
+from .clients import CatalogueClient
+from .deps import Context
 from .settings import AssessmentSettings
+from .verification import IpRateLimiter
 
 
-def create_app(settings: AssessmentSettings | None = None) -> FastAPI:
-    return create_service_app(settings or AssessmentSettings(), title="skillpass assessment", schema="assessment",
-                              routers=[router],
-                              description="Filed assessment bodies, batch results, certificates, verification.")
+def create_app(
+    settings: AssessmentSettings | None = None, *, catalogue_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """``catalogue_transport`` lets tests answer the catalogue with an ``httpx.MockTransport``."""
+    settings = settings or AssessmentSettings()
+    catalogue = CatalogueClient(
+        service_client(settings, "catalogue", settings.catalogue_url, transport=catalogue_transport),
+        cache_ttl_s=settings.catalogue_cache_ttl_s,
+    )
+
+    async def shutdown(_: FastAPI) -> None:
+        await catalogue.aclose()
+
+    app = create_service_app(
+        settings,
+        title="skillpass assessment",
+        schema="assessment",
+        routers=[router, certificates_router],
+        on_shutdown=shutdown,
+        description="Filed assessment bodies, batch results, certificates, verification.",
+    )
+    app.state.assessment = Context(
+        settings=settings,
+        catalogue=catalogue,
+        sealer=Sealer(settings.shared.pii_key),
+        verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
+    )
+    return app

@@ -8,3 +8,12 @@ class AssessmentSettings(ServiceSettings):
 
     name: str = "assessment"
     port: int = 8002
+    catalogue_url: str = "http://127.0.0.1:8001"
+    # Answers about occupations change only with a catalogue edition; a minute is fresh enough.
+    catalogue_cache_ttl_s: float = 60.0
+    max_batch_records: int = 10_000
+    # Public verification: a token bucket per client IP.
+    verify_rate_per_s: float = 1.0
+    verify_burst: int = 20
+    # Behind the gateway the client is the last X-Forwarded-For hop (the gateway appends it).
+    behind_gateway: bool = True

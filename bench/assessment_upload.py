@@ -1,0 +1,355 @@
+"""Batch upload through the gateway vs. a raw asyncpg COPY of the same rows, in one run.
+
+    python -m bench.assessment_upload [--records 50000] [--batch 5000]
+
+Starts a throw-away embedded PostgreSQL, a fake catalogue, the assessment service and the gateway
+(loopback only), uploads the records in batches, then compares with COPY of the same rows
+(candidates, records, certificates) straight into the same tables. Prints records/s and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from stdnum.cn import ric, uscc
+
+from services.kit.auth import SigningKey, mint_token
+from services.kit.pii import Sealer, learner_id, mask_id_number
+from services.kit.settings import DEV_PLACEHOLDER
+from services.kit.testing import free_port
+from skillpass.bootstrap import bootstrap, role_url
+from skillpass.devdb import EmbeddedPostgres
+from skillpass.registry import GATEWAY, SERVICES
+
+ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
+ORG = "bench-univ"
+ASSESSMENT = next(s for s in SERVICES if s.name == "assessment")
+
+
+def id_number(n: int) -> str:
+    base = f"310104{date(2003, 1, 1) + timedelta(days=n // 1000):%Y%m%d}{n % 1000:03d}"
+    return base + ric.calc_check_digit(base + "0")
+
+
+def make_records(count: int, prefix: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "external_id": f"{prefix}-{n}",
+            "occupation_code": "6-25-02-05",
+            "level": 4,
+            "exam_date": "2026-11-10",
+            "theory_score": 60 + n % 40,
+            "practical_score": 55 + n % 45,
+            "candidate": {
+                "id_number": id_number(n),
+                "name": "测试" + "甲乙丙丁戊己庚辛"[n % 8],
+                "student_no": f"B{n}",
+                "school_org": ORG,
+                "graduation_year": 2027,
+                "major": "智能制造",
+            },
+        }
+        for n in range(count)
+    ]
+
+
+def start(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        factory = ["--factory"] if app.endswith(":create_app") else []
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                *factory,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def wait_ready(url: str, log: Path) -> None:
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(150):
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    tail = await asyncio.to_thread(log.read_text)
+    raise RuntimeError(f"{url} never became ready:\n" + tail[-3000:])
+
+
+def copy_rows(
+    records: list[dict[str, Any]], body_id: uuid.UUID, body_seq: int, sealer: Sealer, first: int
+) -> dict[str, list[Any]]:
+    """The rows the service would write, prepared before the clock starts (COPY alone is timed)."""
+    batch = uuid.uuid4()
+    cands, recs, certs = [], [], []
+    for i, r in enumerate(records):
+        c = r["candidate"]
+        lid = learner_id(c["id_number"], DEV_PLACEHOLDER)
+        cands.append(
+            (
+                lid,
+                sealer.seal(c["id_number"], context=lid.encode()),
+                mask_id_number(c["id_number"]),
+                c["name"],
+                c["student_no"],
+                c["school_org"],
+                c["graduation_year"],
+                c["major"],
+            )
+        )
+        passed = r["theory_score"] >= 60 and r["practical_score"] >= 60
+        number = f"Y000031{body_seq:06d}264{first + i:06d}" if passed else None
+        rid = uuid.uuid4()
+        recs.append(
+            (
+                rid,
+                batch,
+                body_id,
+                ORG,
+                r["external_id"],
+                lid,
+                r["occupation_code"],
+                None,
+                4,
+                date(2026, 11, 10),
+                Decimal(r["theory_score"]),
+                Decimal(r["practical_score"]),
+                None,
+                passed,
+                number,
+            )
+        )
+        if number:
+            certs.append(
+                (
+                    number,
+                    rid,
+                    lid,
+                    c["name"],
+                    ORG,
+                    body_id,
+                    r["occupation_code"],
+                    "x",
+                    None,
+                    4,
+                    date.today(),
+                    "valid",
+                    True,
+                    "bench",
+                )
+            )
+    return {"candidates": cands, "records": recs, "certificates": certs}
+
+
+COLUMNS = {
+    "candidates": (
+        "learner_id",
+        "id_number_sealed",
+        "id_number_masked",
+        "name",
+        "student_no",
+        "school_org",
+        "graduation_year",
+        "major",
+    ),
+    "records": (
+        "id",
+        "batch_id",
+        "body_id",
+        "university_org",
+        "external_id",
+        "learner_id",
+        "occupation_code",
+        "work_type",
+        "level",
+        "exam_date",
+        "theory_score",
+        "practical_score",
+        "review_score",
+        "passed",
+        "certificate_number",
+    ),
+    "certificates": (
+        "number",
+        "record_id",
+        "learner_id",
+        "holder_name",
+        "university_org",
+        "body_id",
+        "occupation_code",
+        "occupation_name",
+        "work_type",
+        "level",
+        "issued_on",
+        "status",
+        "in_catalogue_on_issue",
+        "edition_id",
+    ),
+}
+
+
+async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]]) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        for rows in batches:
+            async with conn.transaction():
+                for table, records in rows.items():
+                    await conn.copy_records_to_table(
+                        table, schema_name="assessment", columns=COLUMNS[table], records=records
+                    )
+        elapsed = time.perf_counter() - started
+        await conn.execute("TRUNCATE assessment.certificates, assessment.records, assessment.candidates")
+        return elapsed
+    finally:
+        await conn.close()
+
+
+async def run(total: int, batch_size: int, root: Path) -> None:
+    pg = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=True)
+    pg.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        db_admin = await bootstrap(pg.admin_url(), "skillpass_bench")
+        urls = {s.name: role_url(db_admin, s) for s in (GATEWAY, *SERVICES)}
+        key_path = root / "signing-key.pem"
+        key = SigningKey.load_or_create(key_path)
+        gw, asm, cat = free_port(), free_port(), free_port()
+        env = {
+            **os.environ,
+            "SKILLPASS_JWKS_URL": f"http://127.0.0.1:{gw}/.well-known/jwks.json",
+            "SKILLPASS_LOG_LEVEL": "WARNING",
+            "SKILLPASS_ASSESSMENT_DATABASE_URL": urls["assessment"],
+            "SKILLPASS_ASSESSMENT_CATALOGUE_URL": f"http://127.0.0.1:{cat}",
+            "SKILLPASS_GATEWAY_DATABASE_URL": urls["gateway"],
+            "SKILLPASS_GATEWAY_ASSESSMENT_URL": f"http://127.0.0.1:{asm}",
+            "SKILLPASS_GATEWAY_SIGNING_KEY_PATH": str(key_path),
+        }
+        procs.append(start("bench.fake_catalogue:app", cat, env, root / "catalogue.log"))
+        procs.append(start(f"{ASSESSMENT.app}", asm, env, root / "assessment.log"))
+        procs.append(start(f"{GATEWAY.app}", gw, env, root / "gateway.log"))
+        for port, name in ((cat, "catalogue"), (asm, "assessment"), (gw, "gateway")):
+            await wait_ready(f"http://127.0.0.1:{port}/healthz", root / f"{name}.log")
+        admin = {
+            "Authorization": "Bearer "
+            + mint_token(key, sub="bench-admin", role="admin", issuer=ISSUER, audience=AUDIENCE, ttl_s=3600)
+        }
+        univ = {
+            "Authorization": "Bearer "
+            + mint_token(
+                key,
+                sub="bench-univ",
+                role="university",
+                org=ORG,
+                issuer=ISSUER,
+                audience=AUDIENCE,
+                ttl_s=3600,
+            )
+        }
+        base = f"http://127.0.0.1:{gw}/api/assessment/v1"
+        async with httpx.AsyncClient(timeout=120) as client:
+            code = "913100009990000" + "01"
+            r = await client.post(
+                f"{base}/bodies",
+                headers=admin,
+                json={
+                    "name": "bench body",
+                    "uscc": code + uscc.calc_check_digit(code + "0"),
+                    "kind": "employer",
+                    "university_org": ORG,
+                    "district": "闵行区",
+                },
+            )
+            r.raise_for_status()
+            body = r.json()
+            r = await client.post(
+                f"{base}/bodies/{body['id']}/filings",
+                headers=admin,
+                json={
+                    "filing_no": "BENCH-1",
+                    "valid_from": "2026-01-01",
+                    "valid_to": "2027-12-31",
+                    "scope": [{"occupation_code": "6-25-02-05", "levels": [4]}],
+                },
+            )
+            r.raise_for_status()
+            records = make_records(total, "bench")
+            chunks = [records[i : i + batch_size] for i in range(0, total, batch_size)]
+
+            sealer = Sealer(DEV_PLACEHOLDER)
+            prepared = [
+                copy_rows(c, uuid.UUID(body["id"]), body["sequence"], sealer, 1 + k * batch_size)
+                for k, c in enumerate(chunks)
+            ]
+            copy_s = await raw_copy(urls["assessment"].replace("+asyncpg", ""), prepared)
+
+            started = time.perf_counter()
+            accepted = 0
+            for chunk in chunks:
+                r = await client.post(
+                    f"{base}/batches",
+                    headers={**univ, "Idempotency-Key": str(uuid.uuid4())},
+                    json={"body_id": body["id"], "mode": "all_or_nothing", "records": chunk},
+                )
+                r.raise_for_status()
+                accepted += r.json()["accepted"]
+            api_s = time.perf_counter() - started
+        assert accepted == total, accepted
+        print(f"records: {total} in {len(chunks)} batches of {batch_size}")
+        print(f"raw asyncpg COPY : {copy_s:7.2f} s  {total / copy_s:10,.0f} records/s")
+        print(f"through gateway  : {api_s:7.2f} s  {total / api_s:10,.0f} records/s")
+        print(f"ratio (gateway / raw COPY throughput): {copy_s / api_s:.2f}x  (aim >= 0.20x)")
+    finally:
+        if os.environ.get("BENCH_SHOW_LOG"):
+            print((root / "assessment.log").read_text()[-6000:])
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        pg.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=5_000)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="skillpass-bench-", dir="/tmp"))
+    try:
+        asyncio.run(run(args.records, args.batch, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

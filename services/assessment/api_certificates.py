@@ -1,0 +1,79 @@
+"""Routes for certificates and the public verification."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from services.kit.auth import Principal, PrincipalDep, require_roles
+from services.kit.db import SessionDep
+from services.kit.pages import Page, PageDep
+
+from . import certificates, verification
+from .deps import ContextDep
+from .schemas import CertificateRead, ReasonIn, VerifyAnswer
+
+router = APIRouter(prefix="/v1", tags=["certificates"])
+Admin = Annotated[Principal, require_roles("admin")]
+AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
+ListReader = Annotated[Principal, require_roles("admin", "university", "student", "service")]
+Number = Annotated[str, Query(min_length=1, max_length=40)]
+
+
+@router.get("/certificates/{number}", response_model=CertificateRead)
+async def get_certificate(number: str, session: SessionDep, principal: PrincipalDep) -> CertificateRead:
+    return await certificates.get_certificate(session, principal=principal, number=number)
+
+
+@router.get("/certificates", response_model=Page[CertificateRead])
+async def list_certificates(
+    session: SessionDep,
+    principal: ListReader,
+    page: PageDep,
+    learner_id: Annotated[str, Query(max_length=40)],
+) -> Page[CertificateRead]:
+    return await certificates.list_certificates(
+        session, principal=principal, learner_id=learner_id, page=page
+    )
+
+
+# Registered before "{action}": that path would match "revoke" and answer 422.
+@router.post("/certificates/{number}/revoke", response_model=CertificateRead)
+async def revoke_certificate(
+    number: str, data: ReasonIn, session: SessionDep, principal: Admin
+) -> CertificateRead:
+    return await certificates.change_status(
+        session, principal=principal, number=number, action="revoke", reason=data.reason
+    )
+
+
+@router.post("/certificates/{number}/{action}", response_model=CertificateRead)
+async def change_certificate(
+    number: str,
+    action: Literal["suspend", "reinstate"],
+    data: ReasonIn,
+    session: SessionDep,
+    principal: AdminOrUniversity,
+) -> CertificateRead:
+    return await certificates.change_status(
+        session, principal=principal, number=number, action=action, reason=data.reason
+    )
+
+
+@router.get("/verify", response_model=VerifyAnswer, tags=["public"])
+async def verify(
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    number: Number,
+    name: Annotated[str, Query(min_length=1, max_length=100)],
+) -> VerifyAnswer:
+    ctx.verify_limiter.take(
+        verification.client_ip(
+            request.headers.get("x-forwarded-for"),
+            request.client.host if request.client else None,
+            behind_gateway=ctx.settings.behind_gateway,
+        )
+    )
+    return await verification.verify(session, number=number, name=name)

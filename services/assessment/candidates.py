@@ -1,0 +1,79 @@
+"""Candidates: ID numbers checked, sealed (AES-GCM) and masked; learner_id is the shared keyed hash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from services.kit.pii import Sealer, learner_id, mask_id_number
+
+from .models import Candidate
+from .schemas import CandidateIn, CandidateRead
+
+UPSERT = """
+INSERT INTO assessment.candidates (learner_id, id_number_sealed, id_number_masked, name, student_no,
+                                   school_org, graduation_year, major)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                     $8::text[])
+ON CONFLICT (learner_id) DO UPDATE SET name = excluded.name, student_no = excluded.student_no,
+    school_org = excluded.school_org, graduation_year = excluded.graduation_year, major = excluded.major,
+    updated_at = now()
+"""
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Per ID number of an upload: its learner_id. Numbers are only held in memory here."""
+
+    by_number: dict[str, str]
+
+    @classmethod
+    def of(cls, numbers: Iterable[str], *, learner_key: str) -> Identities:
+        return cls({n: learner_id(n, learner_key) for n in set(numbers)})
+
+
+def seal_context(learner: str) -> bytes:
+    # Binds each ciphertext to its row: a sealed number copied onto another learner fails to open.
+    return learner.encode()
+
+
+def candidate_rows(candidates: Iterable[tuple[str, CandidateIn]], sealer: Sealer) -> list[tuple[Any, ...]]:
+    """Rows for the upsert, one per learner (the last record of a learner wins)."""
+    latest = dict(candidates)
+    return [
+        (
+            lid,
+            sealer.seal(c.id_number, context=seal_context(lid)),
+            mask_id_number(c.id_number),
+            c.name,
+            c.student_no,
+            c.school_org,
+            c.graduation_year,
+            c.major,
+        )
+        for lid, c in latest.items()
+    ]
+
+
+async def upsert_candidates(conn: Any, rows: list[tuple[Any, ...]]) -> None:
+    """One multi-row statement for the whole batch (``conn`` is the raw asyncpg connection)."""
+    if rows:
+        await conn.execute(UPSERT, *(list(col) for col in zip(*rows, strict=True)))
+
+
+def candidate_read(candidate: Candidate, *, reveal: bool, sealer: Sealer) -> CandidateRead:
+    """The ID number in clear only when ``reveal`` (owning university, admin)."""
+    number = (
+        sealer.open(candidate.id_number_sealed, context=seal_context(candidate.learner_id))
+        if reveal
+        else candidate.id_number_masked
+    )
+    return CandidateRead(
+        id_number=number,
+        name=candidate.name,
+        student_no=candidate.student_no,
+        school_org=candidate.school_org,
+        graduation_year=candidate.graduation_year,
+        major=candidate.major,
+    )

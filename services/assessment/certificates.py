@@ -1,0 +1,121 @@
+"""Certificates: read by number or learner, and suspend / reinstate / revoke with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.kit.auth import Principal
+from services.kit.feed import emit
+from services.kit.pages import Page, PageParams, make_page
+from services.kit.pii import mask_name
+from services.kit.problems import Conflict, NotFound
+
+from .models import SCHEMA, Certificate
+from .schemas import CertificateRead
+
+# action → (statuses it may start from, status it leaves, event verb)
+TRANSITIONS = {
+    "suspend": ({"valid"}, "suspended", "suspended"),
+    "reinstate": ({"suspended"}, "valid", "reinstated"),
+    "revoke": ({"valid", "suspended"}, "revoked", "revoked"),
+}
+READERS = frozenset({"admin", "platform", "service"})
+
+
+class CertificateNotFound(NotFound):
+    type_ = "certificate-not-found"
+    title = "Certificate not found"
+
+
+class CertificateStateConflict(Conflict):
+    type_ = "certificate-state"
+    title = "The certificate cannot make this change from its current status"
+
+
+def is_holder(principal: Principal, certificate: Certificate) -> bool:
+    return principal.role == "student" and principal.sub == certificate.learner_id
+
+
+def may_read(principal: Principal, certificate: Certificate) -> bool:
+    return (
+        principal.role in READERS
+        or is_holder(principal, certificate)
+        or principal.owns_org(certificate.university_org)
+    )
+
+
+def certificate_read(principal: Principal, certificate: Certificate) -> CertificateRead:
+    """The holder's name in clear only for the holder, the owning university and admin."""
+    reveal = is_holder(principal, certificate) or principal.owns_org(certificate.university_org)
+    return CertificateRead.model_validate(
+        {
+            **certificate.model_dump(),
+            "holder_name": certificate.holder_name if reveal else mask_name(certificate.holder_name),
+        }
+    )
+
+
+def event_data(certificate: Certificate) -> dict[str, Any]:
+    return {
+        "number": certificate.number,
+        "learner_id": certificate.learner_id,
+        "occupation_code": certificate.occupation_code,
+        "occupation_name": certificate.occupation_name,
+        "work_type": certificate.work_type,
+        "level": certificate.level,
+        "body_id": str(certificate.body_id),
+        "university_org": certificate.university_org,
+        "issued_on": certificate.issued_on.isoformat(),
+        "in_catalogue_on_issue": certificate.in_catalogue_on_issue,
+        "edition_id": certificate.edition_id,
+        "status": certificate.status,
+        "reason": certificate.status_reason,
+        "holder_name_masked": mask_name(certificate.holder_name),
+    }
+
+
+async def get_certificate(session: AsyncSession, *, principal: Principal, number: str) -> CertificateRead:
+    certificate = await session.get(Certificate, number)
+    if certificate is None or not may_read(principal, certificate):
+        raise CertificateNotFound()
+    return certificate_read(principal, certificate)
+
+
+async def list_certificates(
+    session: AsyncSession, *, principal: Principal, learner_id: str, page: PageParams
+) -> Page[CertificateRead]:
+    """A learner's certificates; a university sees only those it issued, a student only their own."""
+    stmt = select(Certificate).where(Certificate.learner_id == learner_id).order_by(col(Certificate.number))
+    if principal.role == "student" and principal.sub != learner_id:
+        return Page(items=[], next_cursor=None)
+    if principal.role == "university":
+        stmt = stmt.where(Certificate.university_org == principal.org)
+    if page.after is not None:
+        stmt = stmt.where(col(Certificate.number) > str(page.after))
+    rows = (await session.exec(stmt.limit(page.limit + 1))).all()
+    return make_page([certificate_read(principal, c) for c in rows], page, key=lambda c: c.number)
+
+
+async def change_status(
+    session: AsyncSession, *, principal: Principal, number: str, action: str, reason: str
+) -> CertificateRead:
+    """Suspend / reinstate (owning university or admin) or revoke (admin); each change is an event."""
+    certificate = (
+        await session.exec(select(Certificate).where(Certificate.number == number).with_for_update())
+    ).first()
+    if certificate is None or not principal.owns_org(certificate.university_org):
+        raise CertificateNotFound()
+    allowed_from, to_status, verb = TRANSITIONS[action]
+    if certificate.status not in allowed_from:
+        raise CertificateStateConflict(f"a {certificate.status} certificate cannot be {verb}")
+    certificate.status, certificate.status_reason = to_status, reason
+    session.add(certificate)
+    await session.flush()
+    await emit(
+        session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", event_data(certificate)
+    )
+    await session.commit()
+    return certificate_read(principal, certificate)

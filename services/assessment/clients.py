@@ -1,0 +1,81 @@
+"""The catalogue as assessment needs it: one bulk lookup per batch, answers cached briefly."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from services.kit.http import ServiceClient
+from services.kit.problems import UpstreamUnavailable
+
+
+@dataclass(frozen=True)
+class OccupationAnswer:
+    occupation_code: str
+    level: int
+    as_of: date
+    exists: bool
+    name: str | None
+    in_catalogue: bool
+    edition_id: str | None
+
+
+LookupKey = tuple[str, int, date]
+
+
+class CatalogueClient:
+    """``POST /v1/lookups`` on the catalogue: occupation existence, name, shortage-catalogue status."""
+
+    def __init__(self, client: ServiceClient, *, cache_ttl_s: float = 60.0) -> None:
+        self._client = client
+        self._ttl = cache_ttl_s
+        self._cache: dict[LookupKey, tuple[OccupationAnswer, float]] = {}
+
+    async def lookup(
+        self, keys: list[LookupKey], *, cached: bool = True
+    ) -> dict[LookupKey, OccupationAnswer]:
+        """One call for every key not in the cache; a failing catalogue raises a 503 problem."""
+        now = time.monotonic()
+        out: dict[LookupKey, OccupationAnswer] = {}
+        missing: list[LookupKey] = []
+        for key in dict.fromkeys(keys):
+            hit = self._cache.get(key) if cached else None
+            if hit is not None and hit[1] > now:
+                out[key] = hit[0]
+            else:
+                missing.append(key)
+        if missing:
+            for key, answer in zip(missing, await self._ask(missing), strict=True):
+                out[key] = answer
+                self._cache[key] = (answer, now + self._ttl)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+        return out
+
+    async def _ask(self, keys: list[LookupKey]) -> list[OccupationAnswer]:
+        queries = [{"occupation_code": c, "level": lv, "as_of": d.isoformat()} for c, lv, d in keys]
+        resp = await self._client.post("/v1/lookups", json={"queries": queries})
+        if resp.status_code != 200:
+            raise UpstreamUnavailable(f"catalogue lookups answered {resp.status_code}")
+        try:
+            results = resp.json()["results"]
+            if len(results) != len(keys):
+                raise ValueError("answer count differs from query count")
+            return [
+                OccupationAnswer(
+                    occupation_code=c,
+                    level=lv,
+                    as_of=d,
+                    exists=bool(r["exists"]),
+                    name=r.get("name"),
+                    in_catalogue=bool(r.get("in_catalogue")),
+                    edition_id=r.get("edition_id"),
+                )
+                for (c, lv, d), r in zip(keys, results, strict=True)
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamUnavailable("catalogue lookups gave a malformed answer") from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

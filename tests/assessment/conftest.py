@@ -1,0 +1,41 @@
+"""Fixtures: the assessment app on the real test database, a fake catalogue behind MockTransport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from asm_support import FakeCatalogue
+from fastapi import FastAPI
+
+from services.assessment.app import create_app
+from services.assessment.settings import AssessmentSettings
+from services.kit.testing import app_client, shared_settings_for_tests
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> FakeCatalogue:
+    return FakeCatalogue()
+
+
+@pytest.fixture(scope="session")
+def app(test_db: Any, catalogue: FakeCatalogue) -> FastAPI:
+    settings = AssessmentSettings(
+        database_url=test_db.role_urls["assessment"],
+        shared=shared_settings_for_tests(),
+        verify_burst=5,
+        verify_rate_per_s=0.01,
+    )
+    return create_app(settings, catalogue_transport=httpx.MockTransport(catalogue.handler))
+
+
+@pytest.fixture
+async def client(
+    app: FastAPI, test_db: Any, signing_key: Any, catalogue: FakeCatalogue
+) -> AsyncIterator[httpx.AsyncClient]:
+    catalogue.reset()
+    app.state.assessment.catalogue._cache.clear()
+    async with app_client(app, test_db.engine("assessment"), signing_key) as c:
+        yield c
