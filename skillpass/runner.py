@@ -80,8 +80,17 @@ def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             p.kill()
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    # A SIGTERM (or a closed terminal) must stop the children like Ctrl-C does: they run in their
+    # own sessions so that Ctrl-C reaches only this runner, which then stops them in order.
+    raise KeyboardInterrupt
+
+
 def run() -> None:
     from .cli import admin_token
+
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
     from .seed import seed_all
 
     admin_url, server = database()
