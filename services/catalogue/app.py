@@ -9,6 +9,10 @@ from .settings import CatalogueSettings
 
 
 def create_app(settings: CatalogueSettings | None = None) -> FastAPI:
-    return create_service_app(settings or CatalogueSettings(), title="skillpass catalogue", schema="catalogue",
-                              routers=[router],
-                              description="The shortage occupation catalogue and the occupation classification.")
+    return create_service_app(
+        settings or CatalogueSettings(),
+        title="skillpass catalogue",
+        schema="catalogue",
+        routers=[router],
+        description="The shortage occupation catalogue and the occupation classification.",
+    )
