@@ -34,3 +34,10 @@ async def session(catalogue_app, client):
 @pytest.fixture
 def admin(tokens) -> dict[str, str]:
     return tokens.headers("admin")
+
+
+@pytest.fixture
+async def demo(session) -> dict[str, int]:
+    from services.catalogue.demo import load_demo
+
+    return await load_demo(session)
