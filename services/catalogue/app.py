@@ -10,6 +10,7 @@ from services.kit.http import service_client
 from . import feed_sync
 from .api import router
 from .api_adjust import router as adjust_router
+from .feed_route import feed_router
 from .settings import CatalogueSettings
 
 
@@ -35,7 +36,8 @@ def create_app(settings: CatalogueSettings | None = None) -> FastAPI:
         settings,
         title="skillpass catalogue",
         schema="catalogue",
-        routers=[router, adjust_router],
+        routers=[router, adjust_router, feed_router(settings.feed_max_limit)],
+        with_feed=False,
         on_startup=startup,
         on_shutdown=shutdown,
         description="The shortage occupation catalogue and the occupation classification.",
