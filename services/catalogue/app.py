@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
@@ -14,13 +15,18 @@ from .feed_route import feed_router
 from .settings import CatalogueSettings
 
 
-def create_app(settings: CatalogueSettings | None = None) -> FastAPI:
+def create_app(
+    settings: CatalogueSettings | None = None, *, assessment_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """``assessment_transport`` lets tests fake the assessment service (httpx.MockTransport)."""
     settings = settings or CatalogueSettings()
 
     async def startup(app: FastAPI) -> None:
         # The supply signal is read from assessment's feed only where assessment is configured.
         if settings.assessment_url:
-            client = service_client(settings, "assessment", settings.assessment_url)
+            client = service_client(
+                settings, "assessment", settings.assessment_url, transport=assessment_transport
+            )
             app.state.assessment_client = client
             app.state.feed_poller = asyncio.create_task(
                 feed_sync.poll_forever(app, client, settings.feed_poll_interval_s), name="assessment-feed"
