@@ -93,7 +93,7 @@ async def list_editions(
     if page.after is not None:
         at, last_id = datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1])
         stmt = stmt.where(
-            (col(Edition.created_at) < at) | ((Edition.created_at == at) & (col(Edition.id) < last_id))
+            (col(Edition.created_at) < at) | ((col(Edition.created_at) == at) & (col(Edition.id) < last_id))
         )
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
     items = [edition_read(e, int(n)) for e, n in rows]

@@ -39,7 +39,10 @@ class EntriesPage(Page[EntryRead]):
 def _entry_select(classification: str) -> Any:
     return select(EditionEntry, Occupation.name).outerjoin(
         Occupation,
-        and_(Occupation.classification == classification, Occupation.code == EditionEntry.occupation_code),
+        and_(
+            col(Occupation.classification) == classification,
+            col(Occupation.code) == col(EditionEntry.occupation_code),
+        ),
     )
 
 
@@ -62,7 +65,7 @@ async def entries_of(
 
 def in_force(as_of: date) -> Any:
     return and_(
-        Edition.status != "draft",
+        col(Edition.status) != "draft",
         col(Edition.effective_from) <= as_of,
         or_(col(Edition.effective_to).is_(None), col(Edition.effective_to) >= as_of),
     )

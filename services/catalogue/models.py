@@ -83,7 +83,7 @@ class IndustryTaxonomy(CatalogueTable, table=True):
     version: str = Field(primary_key=True, max_length=20)
     title: str = Field(max_length=200)
     effective_from: date
-    created_at: datetime = Field(sa_column=_now_column())
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class Industry(CatalogueTable, table=True):
@@ -112,7 +112,7 @@ class Edition(CatalogueTable, table=True):
     published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     published_by: str | None = Field(default=None, max_length=200)
     created_by: str = Field(max_length=200)
-    created_at: datetime = Field(sa_column=_now_column())
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class EditionEntry(CatalogueTable, table=True):
@@ -143,7 +143,7 @@ class Signal(CatalogueTable, table=True):
     wage_growth: Decimal = Field(sa_column=Column(Numeric(7, 4), nullable=False))
     fill_rate: Decimal = Field(sa_column=Column(Numeric(5, 4), nullable=False))
     recorded_by: str = Field(max_length=200)
-    recorded_at: datetime = Field(sa_column=_now_column())
+    recorded_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class CertificateSupply(CatalogueTable, table=True):
@@ -163,7 +163,7 @@ class FeedCursor(CatalogueTable, table=True):
 
     feed: str = Field(primary_key=True, max_length=40)
     cursor: str | None = Field(default=None, max_length=64)
-    updated_at: datetime = Field(sa_column=_now_column())
+    updated_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class AppliedFeedEvent(CatalogueTable, table=True):
@@ -187,7 +187,7 @@ class RecommendationRule(CatalogueTable, table=True):
     caps: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     thresholds: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     note: str = Field(default="", max_length=2000)
-    created_at: datetime = Field(sa_column=_now_column())
+    created_at: datetime | None = Field(default=None, sa_column=_now_column())
 
 
 class Proposal(CatalogueTable, table=True):
@@ -202,7 +202,7 @@ class Proposal(CatalogueTable, table=True):
     period: str | None = Field(default=None, max_length=7)
     status: str = Field(default="pending", max_length=10)  # pending | approved | rejected
     proposed_by: str = Field(max_length=200)
-    proposed_at: datetime = Field(sa_column=_now_column())
+    proposed_at: datetime | None = Field(default=None, sa_column=_now_column())
     decided_by: str | None = Field(default=None, max_length=200)
     decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     decision_note: str | None = Field(default=None, max_length=2000)

@@ -75,7 +75,7 @@ async def list_proposals(
     if page.after is not None:
         at, last = datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1])
         stmt = stmt.where(
-            (col(Proposal.proposed_at) < at) | ((Proposal.proposed_at == at) & (col(Proposal.id) < last))
+            (col(Proposal.proposed_at) < at) | ((col(Proposal.proposed_at) == at) & (col(Proposal.id) < last))
         )
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
     return make_page(

@@ -240,7 +240,7 @@ async def recommend(session: AsyncSession, *, period: str, as_of: date) -> Recom
     feed_state: dict[str, Any] = {
         "connected": feed is not None,
         "cursor": feed.cursor if feed else None,
-        "updated_at": feed.updated_at.isoformat() if feed else None,
+        "updated_at": feed.updated_at.isoformat() if feed and feed.updated_at else None,
     }
     return Recommendations(
         period=period,
@@ -264,7 +264,8 @@ def _item(
     as_of: date,
 ) -> Recommendation:
     issued, revoked = supply
-    score, components = None, {}
+    score: Decimal | None = None
+    components: dict[str, Component] = {}
     if signal is not None:
         ev = Evidence(
             vacancies=signal.vacancies,
