@@ -73,10 +73,25 @@ async def test_import_needs_admin_and_a_token(client, tokens):
 async def test_openapi_lists_the_contract_paths(client):
     r = await client.get("/openapi.json")
     paths = r.json()["paths"]
-    for path in ("/v1/occupations", "/v1/occupations/{code}", "/v1/occupations/import", "/v1/industries",
-                 "/v1/editions", "/v1/editions/{edition_id}", "/v1/editions/{edition_id}/entries",
-                 "/v1/editions/{edition_id}/entries/{entry_id}", "/v1/editions/{edition_id}/publish",
-                 "/v1/editions/{edition_id}/diff", "/v1/entries", "/v1/lookup", "/v1/lookups", "/v1/signals",
-                 "/v1/recommendations", "/v1/proposals", "/v1/proposals/{proposal_id}/decision", "/v1/events"):
+    for path in (
+        "/v1/occupations",
+        "/v1/occupations/{code}",
+        "/v1/occupations/import",
+        "/v1/industries",
+        "/v1/editions",
+        "/v1/editions/{edition_id}",
+        "/v1/editions/{edition_id}/entries",
+        "/v1/editions/{edition_id}/entries/{entry_id}",
+        "/v1/editions/{edition_id}/publish",
+        "/v1/editions/{edition_id}/diff",
+        "/v1/entries",
+        "/v1/lookup",
+        "/v1/lookups",
+        "/v1/signals",
+        "/v1/recommendations",
+        "/v1/proposals",
+        "/v1/proposals/{proposal_id}/decision",
+        "/v1/events",
+    ):
         assert path in paths, path
     assert set(paths["/v1/editions/{edition_id}/entries/{entry_id}"]) == {"patch", "delete"}
