@@ -1,26 +1,233 @@
+"""Routes of the classification, industries, editions, entries and lookups: parse, call, answer."""
+
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query, Request, Response
 
-from services.kit.auth import PrincipalDep
+from services.kit.auth import Principal, PrincipalDep, require_roles
 from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
-from . import occupations
-from .schemas import OccupationRead
+from . import editions, entries, importer, industries, lookups, occupations
+from .schemas import (
+    DiffRead,
+    EditionCreate,
+    EditionRead,
+    EditionStatus,
+    EntryCreate,
+    EntryRead,
+    EntryUpdate,
+    ImportResult,
+    IndustryTaxonomyCreate,
+    IndustryTaxonomyRead,
+    LookupBatch,
+    LookupRead,
+    LookupResults,
+    OccupationDetail,
+    OccupationRead,
+    PublishRequest,
+)
+from .settings import CatalogueSettings
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
+Admin = Annotated[Principal, require_roles("admin")]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@router.get("/occupations", response_model=Page[OccupationRead])
-async def list_occupations(session: SessionDep, _: PrincipalDep, page: PageDep,
-                           q: Annotated[str | None, Query(max_length=50)] = None,
-                           major: Annotated[str | None, Query(pattern=r"^[1-8]$")] = None) -> Page[OccupationRead]:
-    return await occupations.list_occupations(session, page=page, q=q, major=major)
+def today() -> date:
+    """Policy dates are Shanghai dates."""
+    return datetime.now(SHANGHAI).date()
 
 
-@router.get("/occupations/{code}", response_model=OccupationRead)
-async def get_occupation(code: str, session: SessionDep, _: PrincipalDep) -> OccupationRead:
-    return await occupations.get_occupation(session, code=code)
+def settings_of(request: Request) -> CatalogueSettings:
+    settings: CatalogueSettings = request.app.state.settings
+    return settings
+
+
+@router.get("/occupations", response_model=Page[OccupationRead], summary="Search the classification")
+async def list_occupations(
+    request: Request,
+    session: SessionDep,
+    _: PrincipalDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=50)] = None,
+    major: Annotated[str | None, Query(pattern=r"^[1-8]$")] = None,
+) -> Page[OccupationRead]:
+    return await occupations.list_occupations(
+        session, classification=settings_of(request).classification, page=page, q=q, major=major
+    )
+
+
+@router.get("/occupations/{code}", response_model=OccupationDetail)
+async def get_occupation(
+    request: Request, code: str, session: SessionDep, _: PrincipalDep
+) -> OccupationDetail:
+    return await occupations.get_occupation(
+        session, classification=settings_of(request).classification, code=code
+    )
+
+
+@router.post(
+    "/occupations/import",
+    response_model=ImportResult,
+    summary="Upsert occupations (JSON, CSV, .xlsx)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}},
+                importer.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
+)
+async def import_occupations(request: Request, session: SessionDep, principal: Admin) -> ImportResult:
+    settings = settings_of(request)
+    rows = await importer.parse_rows(
+        await request.body(), request.headers.get("content-type", "application/json")
+    )
+    return await importer.import_occupations(
+        session,
+        raw_rows=rows,
+        classification=settings.classification,
+        max_rows=settings.max_import_rows,
+        actor=principal.sub,
+    )
+
+
+@router.get("/industries", response_model=IndustryTaxonomyRead, summary="The industry tags, versioned")
+async def get_industries(
+    session: SessionDep, _: PrincipalDep, version: Annotated[str | None, Query(max_length=20)] = None
+) -> IndustryTaxonomyRead:
+    return await industries.get_taxonomy(session, version=version)
+
+
+@router.post("/industries", response_model=IndustryTaxonomyRead, status_code=201)
+async def publish_industries(
+    body: IndustryTaxonomyCreate, session: SessionDep, principal: Admin
+) -> IndustryTaxonomyRead:
+    return await industries.publish_taxonomy(session, body=body, actor=principal.sub)
+
+
+@router.get("/editions", response_model=Page[EditionRead])
+async def list_editions(
+    session: SessionDep, _: PrincipalDep, page: PageDep, status: EditionStatus | None = None
+) -> Page[EditionRead]:
+    return await editions.list_editions(session, page=page, status=status)
+
+
+@router.get("/editions/{edition_id}", response_model=EditionRead)
+async def get_edition(edition_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> EditionRead:
+    return await editions.get_edition(session, edition_id=edition_id)
+
+
+@router.post("/editions", response_model=EditionRead, status_code=201)
+async def create_edition(
+    request: Request, body: EditionCreate, session: SessionDep, principal: Admin
+) -> EditionRead:
+    return await editions.create_edition(
+        session, body=body, classification=settings_of(request).classification, actor=principal.sub
+    )
+
+
+@router.get("/editions/{edition_id}/entries", response_model=list[EntryRead])
+async def list_edition_entries(
+    edition_id: uuid.UUID, session: SessionDep, _: PrincipalDep
+) -> list[EntryRead]:
+    edition = await editions.load_edition(session, edition_id)
+    return await entries.entries_of(session, edition.id, edition.classification)
+
+
+@router.post("/editions/{edition_id}/entries", response_model=EntryRead, status_code=201)
+async def add_entry(
+    edition_id: uuid.UUID, body: EntryCreate, session: SessionDep, principal: Admin
+) -> EntryRead:
+    return await entries.add_entry(session, edition_id=edition_id, body=body, actor=principal.sub)
+
+
+@router.patch("/editions/{edition_id}/entries/{entry_id}", response_model=EntryRead)
+async def update_entry(
+    edition_id: uuid.UUID, entry_id: uuid.UUID, body: EntryUpdate, session: SessionDep, principal: Admin
+) -> EntryRead:
+    return await entries.update_entry(
+        session, edition_id=edition_id, entry_id=entry_id, body=body, actor=principal.sub
+    )
+
+
+@router.delete("/editions/{edition_id}/entries/{entry_id}", status_code=204, response_class=Response)
+async def remove_entry(
+    edition_id: uuid.UUID, entry_id: uuid.UUID, session: SessionDep, principal: Admin
+) -> Response:
+    await entries.remove_entry(session, edition_id=edition_id, entry_id=entry_id, actor=principal.sub)
+    return Response(status_code=204)
+
+
+@router.post("/editions/{edition_id}/publish", response_model=EditionRead)
+async def publish_edition(
+    edition_id: uuid.UUID, body: PublishRequest, session: SessionDep, principal: Admin
+) -> EditionRead:
+    return await editions.publish_edition(
+        session, edition_id=edition_id, effective_from=body.effective_from, actor=principal.sub
+    )
+
+
+@router.get("/editions/{edition_id}/diff", response_model=DiffRead)
+async def diff_editions(
+    edition_id: uuid.UUID, against: uuid.UUID, session: SessionDep, _: PrincipalDep
+) -> DiffRead:
+    return await editions.diff_editions(session, edition_id=edition_id, against=against)
+
+
+@router.get("/entries", response_model=entries.EntriesPage, summary="Entries in force on a date")
+async def entries_as_of(
+    session: SessionDep,
+    _: PrincipalDep,
+    page: PageDep,
+    as_of: date | None = None,
+    industry: Annotated[str | None, Query(max_length=40)] = None,
+    min_level: Annotated[int | None, Query(ge=1, le=5)] = None,
+    q: Annotated[str | None, Query(max_length=50)] = None,
+) -> entries.EntriesPage:
+    return await entries.entries_as_of(
+        session, as_of=as_of or today(), page=page, industry=industry, min_level=min_level, q=q
+    )
+
+
+@router.get(
+    "/lookup", response_model=LookupRead, summary="Was an occupation at a level in the catalogue on a date?"
+)
+async def lookup(
+    request: Request,
+    session: SessionDep,
+    _: PrincipalDep,
+    occupation_code: Annotated[str, Query(min_length=1, max_length=20)],
+    level: Annotated[int, Query(ge=1, le=5)],
+    as_of: date | None = None,
+    work_type: Annotated[str | None, Query(max_length=100)] = None,
+) -> LookupRead:
+    return await lookups.lookup_one(
+        session,
+        occupation_code=occupation_code,
+        level=level,
+        as_of=as_of or today(),
+        work_type=work_type,
+        classification=settings_of(request).classification,
+    )
+
+
+@router.post("/lookups", response_model=LookupResults, summary="Many lookups in one call (up to 10,000)")
+async def lookup_many(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[Principal, require_roles("admin", "service", "platform", "university")],
+    body: Annotated[LookupBatch, Body()],
+) -> LookupResults:
+    results = await lookups.lookup_many(
+        session, queries=body.queries, classification=settings_of(request).classification
+    )
+    return LookupResults(results=results)

@@ -1,0 +1,262 @@
+"""Catalogue editions: draft → published → superseded; publishing closes the previous edition.
+
+Policy rule: the catalogue is revised in editions (动态调整); the edition in force on a date is the
+one every decision of that date rests on, so a published edition is never edited again (also
+enforced by a trigger on ``edition_entries``) and two editions are never in force on one day
+(an exclusion constraint on the editions' date ranges).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.kit.pages import Page, PageParams, make_page
+from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
+
+from .industries import latest_version
+from .models import SCHEMA, Edition, EditionEntry
+from .schemas import DiffRead, EditionCreate, EditionRead, EntryChange, EntryRead
+from .sql import emit_event, run
+
+COMPARED_FIELDS = ("min_level", "industries", "shortage_level", "reason", "review_by")
+
+
+class EditionNotFound(NotFound):
+    type_ = "edition-not-found"
+    title = "Edition not found"
+
+
+class EditionNotDraft(Conflict):
+    type_ = "edition-not-draft"
+    title = "Only a draft edition can be changed"
+
+
+def edition_read(edition: Edition, entry_count: int) -> EditionRead:
+    return EditionRead(entry_count=entry_count, **edition.model_dump())
+
+
+async def _count(session: AsyncSession, edition_id: uuid.UUID) -> int:
+    return int(
+        (
+            await session.exec(
+                select(func.count()).select_from(EditionEntry).where(EditionEntry.edition_id == edition_id)
+            )
+        ).one()
+    )
+
+
+async def load_edition(session: AsyncSession, edition_id: uuid.UUID, *, for_update: bool = False) -> Edition:
+    stmt = select(Edition).where(Edition.id == edition_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    edition = (await session.exec(stmt)).first()
+    if edition is None:
+        raise EditionNotFound(f"no edition {edition_id}")
+    return edition
+
+
+async def load_draft(session: AsyncSession, edition_id: uuid.UUID) -> Edition:
+    """The edition, locked against a concurrent publish, or 409 unless it is a draft."""
+    edition = await load_edition(session, edition_id, for_update=True)
+    if edition.status != "draft":
+        raise EditionNotDraft(f"edition {edition_id} is {edition.status}; published editions are immutable")
+    return edition
+
+
+async def get_edition(session: AsyncSession, *, edition_id: uuid.UUID) -> EditionRead:
+    edition = await load_edition(session, edition_id)
+    return edition_read(edition, await _count(session, edition.id))
+
+
+async def list_editions(
+    session: AsyncSession, *, page: PageParams, status: str | None = None
+) -> Page[EditionRead]:
+    """Newest first (by creation)."""
+    counts = (
+        select(EditionEntry.edition_id, func.count().label("n"))
+        .group_by(col(EditionEntry.edition_id))
+        .subquery()
+    )
+    stmt = (
+        select(Edition, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.edition_id == Edition.id)
+        .order_by(col(Edition.created_at).desc(), col(Edition.id).desc())
+    )
+    if status:
+        stmt = stmt.where(Edition.status == status)
+    if page.after is not None:
+        at, last_id = datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1])
+        stmt = stmt.where(
+            (col(Edition.created_at) < at) | ((col(Edition.created_at) == at) & (col(Edition.id) < last_id))
+        )
+    rows = (await session.exec(stmt.limit(page.limit + 1))).all()
+    items = [edition_read(e, int(n)) for e, n in rows]
+    return make_page(items, page, key=lambda e: [e.created_at.isoformat(), str(e.id)])
+
+
+async def create_edition(
+    session: AsyncSession, *, body: EditionCreate, classification: str, actor: str
+) -> EditionRead:
+    """A new draft; ``based_on`` copies that edition's entries so a revision starts from it."""
+    base = await load_edition(session, body.based_on) if body.based_on else None
+    edition = Edition(
+        title=body.title,
+        classification=base.classification if base else classification,
+        industry_version=await latest_version(session),
+        based_on=body.based_on,
+        created_by=actor,
+    )
+    session.add(edition)
+    await session.flush()
+    if base is not None:
+        await run(
+            session,
+            text(
+                f"INSERT INTO {SCHEMA}.edition_entries (id, edition_id, occupation_code, work_type, "
+                "min_level, industries, shortage_level, reason, review_by) "
+                "SELECT gen_random_uuid(), :new, occupation_code, "
+                "work_type, min_level, industries, shortage_level, reason, review_by "
+                f"FROM {SCHEMA}.edition_entries WHERE edition_id = :base"
+            ),
+            {"new": edition.id, "base": base.id},
+        )
+    count = await _count(session, edition.id)
+    await emit_event(
+        session,
+        "catalogue.edition.created",
+        str(edition.id),
+        {
+            "edition_id": str(edition.id),
+            "title": edition.title,
+            "based_on": str(base.id) if base else None,
+            "entry_count": count,
+            "by": actor,
+        },
+    )
+    await session.commit()
+    return edition_read(edition, count)
+
+
+async def publish_edition(
+    session: AsyncSession, *, edition_id: uuid.UUID, effective_from: date, actor: str
+) -> EditionRead:
+    """Publishes a draft from ``effective_from``; the edition in force before it ends the day before."""
+    # One publisher at a time: the previous edition must be read after any other publish commits.
+    await run(session, text("SELECT pg_advisory_xact_lock(hashtext('catalogue.edition.publish'))"))
+    edition = await load_draft(session, edition_id)
+    count = await _count(session, edition.id)
+    if count == 0:
+        raise InvalidInput(
+            "An empty edition cannot be published",
+            errors=[field_error(["path", "edition_id"], "the edition has no entries")],
+        )
+    previous = (
+        await session.exec(
+            select(Edition)
+            .where(Edition.status != "draft")
+            .order_by(col(Edition.effective_from).desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+    if (
+        previous is not None
+        and previous.effective_from is not None
+        and effective_from <= previous.effective_from
+    ):
+        raise InvalidInput(
+            "effective_from must follow the current edition's start",
+            errors=[
+                field_error(
+                    ["body", "effective_from"],
+                    f"must be after {previous.effective_from} (edition {previous.id})",
+                )
+            ],
+        )
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    if previous is not None:
+        previous.status = "superseded"
+        previous.effective_to = effective_from - timedelta(days=1)
+        session.add(previous)
+        await session.flush()
+        events.append(
+            (
+                "catalogue.edition.superseded",
+                str(previous.id),
+                {
+                    "edition_id": str(previous.id),
+                    "effective_to": previous.effective_to.isoformat(),
+                    "superseded_by": str(edition.id),
+                },
+            )
+        )
+    edition.status, edition.effective_from = "published", effective_from
+    edition.published_at, edition.published_by = datetime.now(UTC), actor
+    session.add(edition)
+    await session.flush()
+    events.append(
+        (
+            "catalogue.edition.published",
+            str(edition.id),
+            {
+                "edition_id": str(edition.id),
+                "title": edition.title,
+                "effective_from": effective_from.isoformat(),
+                "entry_count": count,
+                "previous_edition_id": str(previous.id) if previous else None,
+                "by": actor,
+            },
+        )
+    )
+    for type_, subject, data in events:
+        await emit_event(session, type_, subject, data)
+    await session.commit()
+    return edition_read(edition, count)
+
+
+def _key(entry: EntryRead) -> tuple[str, str]:
+    return entry.occupation_code, entry.work_type or ""
+
+
+def _changed_fields(before: EntryRead, after: EntryRead) -> list[str]:
+    out = []
+    for name in COMPARED_FIELDS:
+        a, b = getattr(before, name), getattr(after, name)
+        if name == "industries":
+            a, b = sorted(a), sorted(b)
+        if a != b:
+            out.append(name)
+    return out
+
+
+def diff_entries(
+    new: list[EntryRead], old: list[EntryRead]
+) -> tuple[list[EntryRead], list[EntryRead], list[EntryChange]]:
+    """Entries are matched on (occupation, work type); pure, so it is unit-tested without a database."""
+    new_by, old_by = {_key(e): e for e in new}, {_key(e): e for e in old}
+    added = [new_by[k] for k in sorted(new_by.keys() - old_by.keys())]
+    removed = [old_by[k] for k in sorted(old_by.keys() - new_by.keys())]
+    changed = []
+    for k in sorted(new_by.keys() & old_by.keys()):
+        fields = _changed_fields(old_by[k], new_by[k])
+        if fields:
+            changed.append(EntryChange(before=old_by[k], after=new_by[k], fields=fields))
+    return added, removed, changed
+
+
+async def diff_editions(session: AsyncSession, *, edition_id: uuid.UUID, against: uuid.UUID) -> DiffRead:
+    """What ``edition_id`` adds, removes and changes relative to ``against``."""
+    from .entries import entries_of
+
+    await load_edition(session, edition_id)
+    await load_edition(session, against)
+    added, removed, changed = diff_entries(
+        await entries_of(session, edition_id), await entries_of(session, against)
+    )
+    return DiffRead(edition_id=edition_id, against=against, added=added, removed=removed, changed=changed)
