@@ -11,7 +11,6 @@ from services.kit.http import service_client
 from . import feed_sync
 from .api import router
 from .api_adjust import router as adjust_router
-from .feed_route import feed_router
 from .settings import CatalogueSettings
 
 
@@ -42,8 +41,7 @@ def create_app(
         settings,
         title="skillpass catalogue",
         schema="catalogue",
-        routers=[router, adjust_router, feed_router(settings.feed_max_limit)],
-        with_feed=False,
+        routers=[router, adjust_router],
         on_startup=startup,
         on_shutdown=shutdown,
         description="The shortage occupation catalogue and the occupation classification.",

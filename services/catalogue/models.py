@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, DateTime, Numeric, String, func
+from sqlalchemy import ARRAY, BigInteger, Column, DateTime, ForeignKey, Index, Numeric, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -37,6 +37,12 @@ class CatalogueTable(SQLModel, registry=registry(metadata=metadata)):
 
 class Occupation(CatalogueTable, table=True):
     __tablename__ = "occupations"
+    __table_args__ = (
+        # Substring search on names stays an index scan on the full 1,639-occupation list.
+        Index("ix_occupations_name_trgm", "name", postgresql_using="gin",
+              postgresql_ops={"name": "public.gin_trgm_ops"}),
+        Index("ix_occupations_code_prefix", "code", postgresql_ops={"code": "varchar_pattern_ops"}),
+    )
 
     classification: str = Field(default="2022", primary_key=True, max_length=10)
     code: str = Field(primary_key=True, max_length=11)
@@ -70,6 +76,7 @@ class OccupationAlias(CatalogueTable, table=True):
     """An old code (of an older classification) → the code that replaced it."""
 
     __tablename__ = "occupation_aliases"
+    __table_args__ = (Index("ix_occupation_aliases_old_code", "old_code"),)
 
     old_classification: str = Field(primary_key=True, max_length=10)
     old_code: str = Field(primary_key=True, max_length=11)
@@ -117,9 +124,15 @@ class Edition(CatalogueTable, table=True):
 
 class EditionEntry(CatalogueTable, table=True):
     __tablename__ = "edition_entries"
+    __table_args__ = (
+        Index("uq_edition_entries_key", "edition_id", "occupation_code", text("coalesce(work_type, '')"),
+              unique=True),
+        Index("ix_edition_entries_code", "occupation_code", "edition_id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    edition_id: uuid.UUID = Field(index=True)
+    edition_id: uuid.UUID = Field(sa_column=Column(ForeignKey(f"{SCHEMA}.editions.id", ondelete="CASCADE"),
+                                                   nullable=False, index=True))
     occupation_code: str = Field(max_length=11)
     work_type: str | None = Field(default=None, max_length=100)
     # Level 5 is the lowest (初级工), 1 the highest (高级技师): level L qualifies when L <= min_level.
@@ -134,6 +147,7 @@ class Signal(CatalogueTable, table=True):
     """One labour-market observation for one occupation and period (``2026-Q3``)."""
 
     __tablename__ = "signals"
+    __table_args__ = (Index("ix_signals_period", "period"),)
 
     occupation_code: str = Field(primary_key=True, max_length=11)
     period: str = Field(primary_key=True, max_length=7)
@@ -172,7 +186,7 @@ class AppliedFeedEvent(CatalogueTable, table=True):
     __tablename__ = "applied_feed_events"
 
     feed: str = Field(primary_key=True, max_length=40)
-    event_id: int = Field(primary_key=True)
+    event_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
 
 
 class RecommendationRule(CatalogueTable, table=True):

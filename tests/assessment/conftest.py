@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asm_support import FakeCatalogue
 from fastapi import FastAPI
 
 from services.assessment.app import create_app
 from services.assessment.settings import AssessmentSettings
 from services.kit.testing import app_client, shared_settings_for_tests
+from tests.assessment.asm_support import FakeCatalogue
 
 
 @pytest.fixture(scope="session")

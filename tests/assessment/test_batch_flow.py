@@ -7,9 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from asm_support import events, make_body, record, upload
-
 from services.kit.testing import app_client
+from tests.assessment.asm_support import events, make_body, record, upload
 
 
 async def test_idempotent_replay_gives_the_first_answer(client: Any, tokens: Any) -> None:

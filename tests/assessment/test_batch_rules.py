@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from asm_support import FakeCatalogue, make_body, make_id_number, record, unique, upload
 
 from services.assessment.rules import today_in_shanghai
+from tests.assessment.asm_support import FakeCatalogue, make_body, make_id_number, record, unique, upload
 
 
 def _types(row: dict[str, Any]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asm_support import FakeCatalogue, events, make_body, make_uscc
+from tests.assessment.asm_support import FakeCatalogue, events, make_body, make_uscc
 
 
 async def test_body_gets_a_sequence_and_shows_its_filing(client: Any, tokens: Any) -> None:

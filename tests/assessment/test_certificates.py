@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asm_support import events, make_body, record, upload
-
 from services.kit.pii import learner_id
 from services.kit.testing import TEST_SECRET
+from tests.assessment.asm_support import events, make_body, record, upload
 
 
 async def _issued(
