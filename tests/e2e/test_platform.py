@@ -30,11 +30,17 @@ async def platform(pg_server, test_db, tmp_path_factory):
     db_admin = await bootstrap(pg_server, "skillpass_e2e_" + uuid.uuid4().hex[:8], passwords)
     dev = DevSecrets.load_or_create(data_dir)
     await seed_service_clients(db_admin, dev, passwords)
+    # The catalogue's demo classification and editions, so assessment has real occupations to ask about.
+    from services.catalogue.demo import load_demo
+    from skillpass.seed import _with_session
+
+    await _with_session(db_admin, next(s for s in ALL if s.name == "catalogue"), load_demo, passwords)
     ports = {s.name: free_port() for s in ALL}
     procs = {}
     for spec in ALL:
         env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
-                                           data_dir=data_dir, passwords=passwords), "SKILLPASS_LOG_LEVEL": "WARNING"}
+                                           data_dir=data_dir, passwords=passwords), "SKILLPASS_LOG_LEVEL": "WARNING",
+               "SKILLPASS_CATALOGUE_FEED_POLL_INTERVAL_S": "0.5"}
         cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
         procs[spec.name] = subprocess.Popen(cmd, env=env,  # noqa: ASYNC220 (start-up only)
                                             stdout=subprocess.DEVNULL, stderr=(data_dir / f"{spec.name}.log").open("w"))
@@ -128,3 +134,60 @@ def test_cli_token_prints_a_bare_jwt(tmp_path):
     assert (claims["role"], claims["org"], claims["iss"]) == ("university", "u1", ISSUER)
     assert out.count(".") == 2 and "\n" not in out
     assert GATEWAY.port == 8000
+
+
+async def test_results_become_verifiable_certificates_across_services(platform):
+    """University → gateway → assessment → (service token) catalogue → certificate → public
+    verification; the catalogue then counts the certificate from assessment's feed."""
+    from tests.assessment.asm_support import make_id_number, make_uscc
+
+    key, gw = platform["key"], platform["urls"]["gateway"]
+    admin = {"Authorization": "Bearer " + mint_token(key, sub="a", role="admin", issuer=ISSUER, audience=AUDIENCE)}
+    univ = {"Authorization": "Bearer " + mint_token(key, sub="sis", role="university", org="univ-flow",
+                                                    issuer=ISSUER, audience=AUDIENCE)}
+    async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
+        body = (await client.post("/api/assessment/v1/bodies", headers=admin, json={
+            "name": "E2E 大学", "uscc": make_uscc(424242), "kind": "employer", "university_org": "univ-flow",
+            "district": "徐汇区"})).json()
+        filing = await client.post(f"/api/assessment/v1/bodies/{body['id']}/filings", headers=admin, json={
+            "filing_no": "E2E-2026-1", "scope": [{"occupation_code": "6-25-02-05", "levels": [3, 4]}],
+            "valid_from": "2026-01-01", "valid_to": "2027-12-31"})
+        assert filing.status_code == 201, filing.text  # the catalogue confirmed the occupation exists
+        unknown = await client.post(f"/api/assessment/v1/bodies/{body['id']}/filings", headers=admin, json={
+            "filing_no": "E2E-2026-2", "scope": [{"occupation_code": "6-99-99-98", "levels": [3]}],
+            "valid_from": "2026-01-01", "valid_to": "2027-12-31"})
+        assert unknown.status_code == 422
+
+        def rec(ext: str, n: int, name: str, practical: int) -> dict:
+            return {"external_id": ext, "occupation_code": "6-25-02-05", "level": 3, "exam_date": "2026-11-20",
+                    "theory_score": 80, "practical_score": practical,
+                    "candidate": {"id_number": make_id_number(n), "name": name, "student_no": f"S{n}",
+                                  "school_org": "univ-flow", "graduation_year": 2027, "major": "微电子"}}
+
+        batch = await client.post("/api/assessment/v1/batches", headers={**univ, "Idempotency-Key": "e2e-1"},
+                                  json={"body_id": body["id"], "mode": "partial",
+                                        "records": [rec("r1", 1, "王小明", 75), rec("r2", 2, "李雷", 40)]})
+        assert batch.status_code == 201, batch.text
+        result = batch.json()
+        assert (result["accepted"], result["rejected"]) == (2, 0)
+        number = result["rows"][0]["certificate_number"]
+        assert number.startswith("Y000031") and len(number) == 22 and result["rows"][1].get("certificate_number") is None
+        cert = (await client.get(f"/api/assessment/v1/certificates/{number}", headers=univ)).json()
+        assert cert["in_catalogue_on_issue"] is True and cert["status"] == "valid"
+
+        right = (await client.get("/api/assessment/v1/verify", params={"number": number, "name": "王小明"})).json()
+        wrong = (await client.get("/api/assessment/v1/verify", params={"number": number, "name": "王大明"})).json()
+        assert right["found"] is True and right["holder_name_masked"] == "王**"
+        assert wrong["found"] is False
+
+        platform_h = {"Authorization": "Bearer " + mint_token(key, sub="city", role="platform", issuer=ISSUER,
+                                                              audience=AUDIENCE)}
+        deadline = time.monotonic() + 15
+        while True:  # the catalogue's poller reads assessment's feed (through its own service token)
+            events = (await client.get("/api/catalogue/v1/events", params={"limit": 1000},
+                                       headers=platform_h)).json()["events"]
+            supply = [e for e in events if e["type"] == "catalogue.certificate_supply.updated"]
+            if supply or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert supply and "6-25-02-05" in supply[0]["data"]["occupations"] and supply[0]["data"]["issued"] >= 1
