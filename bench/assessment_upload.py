@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 from stdnum.cn import ric, uscc
 
+from services.assessment.issuing import CERTIFICATE_COLUMNS, RECORD_COLUMNS
 from services.kit.auth import SigningKey, mint_token
 from services.kit.pii import Sealer, learner_id, mask_id_number
 from services.kit.settings import DEV_PLACEHOLDER
@@ -168,50 +169,13 @@ def copy_rows(
     return {"candidates": cands, "records": recs, "certificates": certs}
 
 
+# The same columns the service writes (records and certificates by COPY), so both paths fill the
+# same tables with the same rows.
 COLUMNS = {
-    "candidates": (
-        "learner_id",
-        "id_number_sealed",
-        "id_number_masked",
-        "name",
-        "student_no",
-        "school_org",
-        "graduation_year",
-        "major",
-    ),
-    "records": (
-        "id",
-        "batch_id",
-        "body_id",
-        "university_org",
-        "external_id",
-        "learner_id",
-        "occupation_code",
-        "work_type",
-        "level",
-        "exam_date",
-        "theory_score",
-        "practical_score",
-        "review_score",
-        "passed",
-        "certificate_number",
-    ),
-    "certificates": (
-        "number",
-        "record_id",
-        "learner_id",
-        "holder_name",
-        "university_org",
-        "body_id",
-        "occupation_code",
-        "occupation_name",
-        "work_type",
-        "level",
-        "issued_on",
-        "status",
-        "in_catalogue_on_issue",
-        "edition_id",
-    ),
+    "candidates": ("learner_id", "id_number_sealed", "id_number_masked", "name", "student_no", "school_org",
+                   "graduation_year", "major"),
+    "records": RECORD_COLUMNS,
+    "certificates": CERTIFICATE_COLUMNS,
 }
 
 
