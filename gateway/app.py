@@ -13,17 +13,26 @@ from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.kit.app import create_service_app
-from services.kit.auth import KeySource, Principal, SigningKey, Verifier, jwks_document, require_roles
+from services.kit.auth import (
+    KeySource,
+    Principal,
+    SigningKey,
+    Verifier,
+    bearer_token,
+    jwks_document,
+    require_roles,
+)
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
-from . import clients
+from . import clients, summary
 from .docs import install_docs
 from .proxy import TokenBuckets, Upstreams, proxy
 from .settings import GatewaySettings
 
 router = APIRouter()
 Admin = Annotated[Principal, require_roles("admin")]
+Student = Annotated[Principal, require_roles("student")]
 
 
 def load_keys(settings: GatewaySettings) -> tuple[SigningKey, list[SigningKey]]:
@@ -80,6 +89,14 @@ async def jwks(request: Request) -> JSONResponse:
 @router.post("/api/gateway/v1/clients", response_model=clients.ClientCreated, status_code=201, tags=["clients"])
 async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admin) -> clients.ClientCreated:
     return await clients.register_client(session, data=data)
+
+
+@router.get("/api/me/summary", response_model=summary.Summary, tags=["me"])
+async def me_summary(request: Request, principal: Student) -> summary.Summary:
+    """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
+    fetched are listed in ``unavailable`` instead of failing the whole answer."""
+    return await summary.summary(request.app.state.upstreams, learner_id=principal.sub,
+                                 token=bearer_token(request))
 
 
 async def _services_ready(app: FastAPI) -> Response:

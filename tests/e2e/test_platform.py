@@ -58,7 +58,7 @@ async def platform(pg_server, test_db, tmp_path_factory):
                 assert all(p.poll() is None for p in procs.values()), "a process died at start"
                 await asyncio.sleep(0.3)
         key = SigningKey.load_or_create(data_dir / "keys" / "signing-key.pem")
-        yield {"urls": urls, "key": key}
+        yield {"urls": urls, "key": key, "dev": dev}
     finally:
         for p in procs.values():
             p.terminate()
@@ -192,3 +192,13 @@ async def test_results_become_verifiable_certificates_across_services(platform):
                 break
             await asyncio.sleep(0.5)
         assert supply and "6-25-02-05" in supply[0]["data"]["occupations"] and supply[0]["data"]["issued"] >= 1
+
+        # The holder's app: one summary through the gateway with the student's own token.
+        from services.kit.pii import learner_id
+
+        me = learner_id(make_id_number(1), platform["dev"].learner_id_key)
+        student = {"Authorization": "Bearer " + mint_token(key, sub=me, role="student", issuer=ISSUER,
+                                                           audience=AUDIENCE)}
+        summary = (await client.get("/api/me/summary", headers=student)).json()
+        assert [c["number"] for c in summary["certificates"]] == [number]
+        assert "certificates" not in summary["unavailable"]

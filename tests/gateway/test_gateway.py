@@ -17,6 +17,13 @@ from services.kit.testing import app_client, free_port, shared_settings_for_test
 from tests.kit.test_auth import bad_tokens
 
 
+async def certificates(request: Request) -> JSONResponse:
+    learner = request.query_params["learner_id"]
+    return JSONResponse({"items": [{"number": "Y000031000001263000001", "learner_id": learner,
+                                    "seen_token": request.headers.get("authorization", "")[:7]}],
+                         "next_cursor": None})
+
+
 async def echo(request: Request) -> JSONResponse:
     body = await request.body()
     return JSONResponse({"path": request.url.path, "query": request.url.query, "method": request.method,
@@ -38,7 +45,8 @@ async def big(request: Request) -> StreamingResponse:
 async def upstream():
     """A real HTTP server on loopback standing in for a service."""
     port = free_port()
-    app = Starlette(routes=[Route("/big", big), Route("/{rest:path}", echo, methods=["GET", "POST", "PUT"])])
+    app = Starlette(routes=[Route("/big", big), Route("/v1/certificates", certificates),
+                            Route("/{rest:path}", echo, methods=["GET", "POST", "PUT"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
@@ -179,3 +187,20 @@ async def test_docs_are_served_without_a_cdn(gw):
     assert "/api/catalogue/openapi.json" in page
     js = await gw.get("/docs/static/swagger-ui-bundle.js")
     assert js.status_code == 200 and len(js.content) > 100_000
+
+
+async def test_me_summary_reports_unavailable_parts_instead_of_failing(gw, tokens):
+    r = await gw.get("/api/me/summary", headers=tokens.headers("student", sub="lrn_abc"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["learner_id"] == "lrn_abc"
+    assert body["certificates"] == [{"number": "Y000031000001263000001", "learner_id": "lrn_abc",
+                                     "seen_token": "Bearer "}]
+    # credit-bank is down in this fixture; the stand-in incentives has no such lists.
+    assert body["unavailable"] == ["credit", "points", "subsidy_claims"]
+    assert body["credit"] is None and body["points"] is None
+
+
+async def test_me_summary_is_for_students(gw, tokens):
+    r = await gw.get("/api/me/summary", headers=tokens.headers("admin"))
+    assert r.status_code == 403
