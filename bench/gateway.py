@@ -73,31 +73,36 @@ def main() -> None:
                                              "SKILLPASS_GATEWAY_RATE_LIMIT_BURST": "1000000"}) as plat:
         asyncio.run(_seed_row(plat.db_admin))
         token = plat.token("admin")
-        path = "/v1/occupations/6-25-02-05"
+        # A route that reads a row (the usual call) and one that does no work at all: the second
+        # shows the proxy's own cost, which a slower route hides.
+        paths = ["/v1/occupations/6-25-02-05", "/healthz"]
         nroot = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
         nport = free_port()
         (nroot / "nginx.conf").write_text(NGINX_CONF.format(root=nroot, upstream=plat.ports["catalogue"], port=nport))
         ng = subprocess.Popen([nginx, "-c", str(nroot / "nginx.conf"), "-g", "daemon off;"])
         time.sleep(0.5)
+        results = {}
         try:
-            targets = {"direct": plat.url("catalogue") + path,
-                       "gateway": plat.url("gateway") + "/api/catalogue" + path,
-                       "nginx": f"http://127.0.0.1:{nport}/api/catalogue{path}"}
-            for name, url in targets.items():  # each path answers the same before it is measured
-                r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-                assert r.status_code == 200, (name, r.status_code, r.text)
-            hey(targets["direct"], token=token, seconds=2, connections=args.connections)  # warm-up
-            results = {name: hey(url, token=token, seconds=args.seconds, connections=args.connections)
-                       for name, url in targets.items()}
+            for path in paths:
+                targets = {"direct": plat.url("catalogue") + path,
+                           "gateway": plat.url("gateway") + "/api/catalogue" + path,
+                           "nginx": f"http://127.0.0.1:{nport}/api/catalogue{path}"}
+                for name, url in targets.items():  # each path answers the same before it is measured
+                    r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+                    assert r.status_code == 200, (name, r.status_code, r.text)
+                hey(targets["direct"], token=token, seconds=2, connections=args.connections)  # warm-up
+                results[path] = {name: hey(url, token=token, seconds=args.seconds, connections=args.connections)
+                                 for name, url in targets.items()}
         finally:
             ng.terminate()
             ng.wait(5)
             shutil.rmtree(nroot, ignore_errors=True)
-    base = results["direct"].rps
-    print(f"\nGET {path}  ({args.connections} connections, {args.seconds}s each, one uvicorn worker each)")
-    print(f"{'path':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'ratio':>8}")
-    for name, r in results.items():
-        print(f"{name:<9}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.non_2xx:>9}{r.rps / base:>8.2f}")
+    for path, rows in results.items():
+        base = rows["direct"].rps
+        print(f"\nGET {path}  ({args.connections} connections, {args.seconds}s each, one uvicorn worker each)")
+        print(f"{'via':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'ratio':>8}")
+        for name, r in rows.items():
+            print(f"{name:<9}{r.rps:>10.0f}{r.p50_ms:>9.1f}{r.p99_ms:>9.1f}{r.non_2xx:>9}{r.rps / base:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from services.kit.problems import RateLimited
 
 from . import clients, summary
 from .docs import install_docs
-from .proxy import TokenBuckets, Upstreams, proxy
+from .proxy import ProxyFastPath, TokenBuckets, Upstreams, proxy
 from .settings import GatewaySettings
 
 router = APIRouter()
@@ -127,6 +127,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = create_service_app(settings, title="skillpass gateway", schema="gateway", routers=[router],
                              with_feed=False, on_shutdown=shutdown,
+                             inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
                              description="The one door: tokens, routing to the services, rate limits.")
     app.state.signing_key = key
     app.state.retired_keys = retired
