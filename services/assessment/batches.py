@@ -20,7 +20,7 @@ from services.kit.problems import InvalidInput, NotFound
 from .batch_input import RowErrors, Upload, check_shapes
 from .bodies import load_owned_body
 from .candidates import Identities, candidate_rows, upsert_candidates
-from .clients import CatalogueClient, OccupationAnswer
+from .clients import CatalogueClient, LookupKey, OccupationAnswer
 from .issuing import Result, raw_connection, write_results
 from .models import SCHEMA, Batch, Body, Filing
 from .rules import FilingView, filing_problem, is_graduating_year, is_pass, needs_review, today_in_shanghai
@@ -90,7 +90,7 @@ def check_rules(
     *,
     body: Body,
     filings: list[FilingView],
-    answers: dict[tuple[str, int, date], OccupationAnswer],
+    answers: dict[LookupKey, OccupationAnswer],
     today: date,
 ) -> None:
     seen: set[str] = set()
@@ -99,7 +99,7 @@ def check_rules(
             rec,
             body=body,
             filings=filings,
-            answer=answers.get((rec.occupation_code, rec.level, today)),
+            answer=answers.get((rec.occupation_code, rec.level, today, rec.work_type)),
             today=today,
         )
         if rec.external_id in seen:
@@ -146,7 +146,7 @@ async def upload_batch(
         for f in (await session.exec(select(Filing).where(Filing.body_id == body.id))).all()
     ]
     answers = await catalogue.lookup(
-        [(r.occupation_code, r.level, today) for r in valid.values()], cached=False
+        [(r.occupation_code, r.level, today, r.work_type) for r in valid.values()], cached=False
     )
     check_rules(valid, errors, body=body, filings=filings, answers=answers, today=today)
     # One batch per body at a time from here on: duplicate checks and serials see committed work.
@@ -187,7 +187,7 @@ async def upload_batch(
         batch_id=batch_id,
         issued_on=today,
         results=results,
-        occupations={(k[0], k[1]): a for k, a in answers.items()},
+        occupations={(k[0], k[1], k[3]): a for k, a in answers.items()},
     )
     rows = _row_results(len(upload.records), by_index, errors, duplicates, existing, valid)
     answer = await _store_batch(conn, session, batch_id=batch_id, body=body, mode=upload.mode, rows=rows)

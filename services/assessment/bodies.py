@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
 from services.kit.feed import emit
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.problems import Conflict, NotFound
 
 from .models import SCHEMA, Body, Filing
@@ -83,8 +83,9 @@ async def list_bodies(
         university_org = principal.org
     if university_org:
         stmt = stmt.where(Body.university_org == university_org)
-    if page.after is not None:
-        stmt = stmt.where(col(Body.id) > uuid.UUID(str(page.after)))
+    after = cursor_key(page, lambda c: uuid.UUID(str(c)))
+    if after is not None:
+        stmt = stmt.where(col(Body.id) > after)
     rows = list((await session.exec(stmt.limit(page.limit + 1))).all())
     by_body: dict[uuid.UUID, list[Filing]] = defaultdict(list)
     if rows:

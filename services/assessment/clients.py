@@ -21,7 +21,8 @@ class OccupationAnswer:
     edition_id: str | None
 
 
-LookupKey = tuple[str, int, date]
+# (occupation code, level, date, work type): an entry narrowed to a work type answers only for it.
+LookupKey = tuple[str, int, date, str | None]
 
 
 class CatalogueClient:
@@ -54,7 +55,9 @@ class CatalogueClient:
         return out
 
     async def _ask(self, keys: list[LookupKey]) -> list[OccupationAnswer]:
-        queries = [{"occupation_code": c, "level": lv, "as_of": d.isoformat()} for c, lv, d in keys]
+        queries = [
+            {"occupation_code": c, "level": lv, "as_of": d.isoformat(), "work_type": wt} for c, lv, d, wt in keys
+        ]
         resp = await self._client.post("/v1/lookups", json={"queries": queries})
         if resp.status_code != 200:
             raise UpstreamUnavailable(f"catalogue lookups answered {resp.status_code}")
@@ -72,7 +75,7 @@ class CatalogueClient:
                     in_catalogue=bool(r.get("in_catalogue")),
                     edition_id=r.get("edition_id"),
                 )
-                for (c, lv, d), r in zip(keys, results, strict=True)
+                for (c, lv, d, _), r in zip(keys, results, strict=True)
             ]
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamUnavailable("catalogue lookups gave a malformed answer") from exc

@@ -156,8 +156,8 @@ async def _results(
     )
     issued_on = today_in_shanghai()
     # The demo codes are all in the shortage catalogue; no HTTP call at seed time.
-    occupations = {
-        (c, lv): OccupationAnswer(c, lv, issued_on, True, name, True, "demo-edition")
+    occupations: dict[tuple[str, int, str | None], OccupationAnswer] = {
+        (c, lv, None): OccupationAnswer(c, lv, issued_on, True, name, True, "demo-edition")
         for c, name in OCCUPATIONS.items()
         for lv in range(1, 6)
     }

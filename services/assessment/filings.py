@@ -12,7 +12,7 @@ from services.kit.feed import emit
 from services.kit.problems import Conflict, InvalidInput, NotFound
 
 from .bodies import load_owned_body
-from .clients import CatalogueClient
+from .clients import CatalogueClient, LookupKey
 from .models import SCHEMA, Filing
 from .rules import today_in_shanghai
 from .schemas import FilingCreate, FilingRead
@@ -56,7 +56,9 @@ async def create_filing(
     """Files a scope for a body; every occupation must exist in the classification (catalogue)."""
     body = await load_owned_body(session, principal=principal, body_id=body_id)
     today = today_in_shanghai()
-    keys = [(item.occupation_code, level, today) for item in data.scope for level in item.levels]
+    keys: list[LookupKey] = [
+        (item.occupation_code, level, today, None) for item in data.scope for level in item.levels
+    ]
     answers = await catalogue.lookup(keys)
     errors = [
         {
@@ -64,7 +66,7 @@ async def create_filing(
             "msg": f"{item.occupation_code} is not an occupation",
         }
         for i, item in enumerate(data.scope)
-        if not all(answers[(item.occupation_code, lv, today)].exists for lv in item.levels)
+        if not all(answers[(item.occupation_code, lv, today, None)].exists for lv in item.levels)
     ]
     if errors:
         raise UnknownOccupation("The scope names occupations the catalogue does not know", errors=errors)

@@ -127,7 +127,7 @@ async def write_results(
     batch_id: uuid.UUID,
     issued_on: date,
     results: list[Result],
-    occupations: dict[tuple[str, int], OccupationAnswer],
+    occupations: dict[tuple[str, int, str | None], OccupationAnswer],
 ) -> None:
     """Numbers the passes, COPYs records and certificates, and emits one issued event per certificate."""
     passes = [r for r in results if r.passed]
@@ -171,7 +171,7 @@ async def write_results(
     )
     certificates, events = [], []
     for r in passes:
-        answer = occupations.get((r.record.occupation_code, r.record.level))
+        answer = occupations.get((r.record.occupation_code, r.record.level, r.record.work_type))
         certificates.append(
             (
                 r.number,

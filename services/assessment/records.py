@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.pii import Sealer
 
 from .candidates import candidate_read
@@ -48,8 +48,9 @@ async def list_records(
         stmt = stmt.where(col(Record.exam_date) >= filters.exam_date_from)
     if filters.exam_date_to is not None:
         stmt = stmt.where(col(Record.exam_date) <= filters.exam_date_to)
-    if page.after is not None:
-        stmt = stmt.where(col(Record.id) > uuid.UUID(str(page.after)))
+    after = cursor_key(page, lambda c: uuid.UUID(str(c)))
+    if after is not None:
+        stmt = stmt.where(col(Record.id) > after)
     reveal = principal.role in ("admin", "university")
     items = [
         RecordRead.model_validate(

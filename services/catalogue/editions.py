@@ -16,7 +16,7 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
 from .industries import latest_version
@@ -90,8 +90,9 @@ async def list_editions(
     )
     if status:
         stmt = stmt.where(Edition.status == status)
-    if page.after is not None:
-        at, last_id = datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1])
+    after = cursor_key(page, lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    if after is not None:
+        at, last_id = after
         stmt = stmt.where(
             (col(Edition.created_at) < at) | ((col(Edition.created_at) == at) & (col(Edition.id) < last_id))
         )

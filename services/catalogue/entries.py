@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
 from .editions import load_draft
@@ -102,11 +102,9 @@ async def entries_as_of(
                 col(Occupation.name).like(f"%{pattern}%"),
             )
         )
-    if page.after is not None:
-        stmt = stmt.where(
-            func.row(EditionEntry.occupation_code, EditionEntry.id)
-            > func.row(page.after[0], uuid.UUID(page.after[1]))
-        )
+    after = cursor_key(page, lambda c: (str(c[0]), uuid.UUID(c[1])))
+    if after is not None:
+        stmt = stmt.where(func.row(EditionEntry.occupation_code, EditionEntry.id) > func.row(*after))
     rows = (
         await session.exec(
             stmt.order_by(col(EditionEntry.occupation_code), col(EditionEntry.id)).limit(page.limit + 1)

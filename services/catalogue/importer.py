@@ -99,6 +99,7 @@ def validate_rows(
     good: list[tuple[int, ImportRow]] = []
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
+    aliased: dict[tuple[str, str], int] = {}
     for index, raw in enumerate(raw_rows):
         try:
             row = ImportRow.model_validate(raw)
@@ -117,6 +118,16 @@ def validate_rows(
                 field_error([index, "former_classification"], "must differ from the row's classification")
             )
             continue
+        # One statement upserts every alias: an old code claimed twice would make it fail (500).
+        row.former_codes = list(dict.fromkeys(row.former_codes))
+        claimed = [c for c in row.former_codes if (row.former_classification, c) in aliased]
+        if claimed:
+            first = aliased[row.former_classification, claimed[0]]
+            errors.append(
+                field_error([index, "former_codes"], f"{claimed[0]} is already a former code of row {first}")
+            )
+            continue
+        aliased.update({(row.former_classification, c): index for c in row.former_codes})
         seen[key] = index
         good.append((index, row))
     return good, errors

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.problems import Conflict, NotFound
 
 from . import entries
@@ -72,8 +72,9 @@ async def list_proposals(
     stmt = select(Proposal).order_by(col(Proposal.proposed_at).desc(), col(Proposal.id).desc())
     if status:
         stmt = stmt.where(Proposal.status == status)
-    if page.after is not None:
-        at, last = datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1])
+    after = cursor_key(page, lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    if after is not None:
+        at, last = after
         stmt = stmt.where(
             (col(Proposal.proposed_at) < at) | ((col(Proposal.proposed_at) == at) & (col(Proposal.id) < last))
         )

@@ -51,9 +51,11 @@ class ImportRow(Strict):
     code: OccupationCode
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     classification: Annotated[str, StringConstraints(min_length=1, max_length=10)] | None = None
-    work_types: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = []
-    former_codes: list[OccupationCode] = Field([], description="codes of the previous classification")
-    former_classification: str = "2015"
+    work_types: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field([], max_length=200)
+    former_codes: list[OccupationCode] = Field(
+        [], max_length=20, description="codes of the previous classification"
+    )
+    former_classification: Annotated[str, StringConstraints(min_length=1, max_length=10)] = "2015"
     introduced_on: date | None = None
     major_name: str | None = Field(None, max_length=100)
     middle_name: str | None = Field(None, max_length=100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from .problems import InvalidInput, field_error
 
 T = TypeVar("T")
+K = TypeVar("K")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -46,6 +48,17 @@ def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def cursor_key(params: PageParams, parse: Callable[[Any], K]) -> K | None:
+    """The cursor's key read by ``parse``; a cursor of another shape (forged, or from another list)
+    is 422 naming ``cursor``, not a 500 from deep in the query."""
+    if params.after is None:
+        return None
+    try:
+        return parse(params.after)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+        raise InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "not a valid cursor")]) from exc
 
 
 def make_page(rows: list[T], params: PageParams, key: Any) -> Page[T]:

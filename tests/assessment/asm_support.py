@@ -29,11 +29,14 @@ class FakeCatalogue:
 
     known: dict[str, str] = field(default_factory=lambda: dict(KNOWN))
     in_catalogue: set[str] = field(default_factory=lambda: set(IN_CATALOGUE))
+    # Entries narrowed to one work type, as the catalogue's /lookups answers them.
+    work_type_entries: set[tuple[str, str]] = field(default_factory=set)
     down: bool = False
     calls: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.known, self.in_catalogue, self.down, self.calls = dict(KNOWN), set(IN_CATALOGUE), False, []
+        self.work_type_entries = set()
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -41,6 +44,11 @@ class FakeCatalogue:
         assert request.url.path == "/v1/lookups"
         queries = json.loads(request.content)["queries"]
         self.calls.append(queries)
+
+        def listed(q: dict[str, Any]) -> bool:
+            code = q["occupation_code"]
+            return code in self.in_catalogue or (code, q.get("work_type")) in self.work_type_entries
+
         return httpx.Response(
             200,
             json={
@@ -50,8 +58,8 @@ class FakeCatalogue:
                         "exists": q["occupation_code"] in self.known,
                         "name": self.known.get(q["occupation_code"]),
                         "resolved_code": q["occupation_code"] if q["occupation_code"] in self.known else None,
-                        "in_catalogue": q["occupation_code"] in self.in_catalogue,
-                        "edition_id": "ed-2026" if q["occupation_code"] in self.in_catalogue else None,
+                        "in_catalogue": listed(q),
+                        "edition_id": "ed-2026" if listed(q) else None,
                     }
                     for q in queries
                 ]

@@ -86,6 +86,25 @@ async def test_suspended_filing_means_no_filing_in_force(client: Any, tokens: An
     assert _types(r.json()["rows"][0]) == ["no_filing_in_force"]
 
 
+async def test_in_catalogue_on_issue_follows_an_entry_narrowed_to_the_work_type(
+    client: Any, tokens: Any, catalogue: FakeCatalogue
+) -> None:
+    # The catalogue lists 4-04-05-05 only for the work type 云运维 (an entry narrowed to it).
+    catalogue.work_type_entries = {("4-04-05-05", "云运维")}
+    body = await make_body(client, tokens, scope=[{"occupation_code": "4-04-05-05", "levels": [4]}])
+    r = await upload(
+        client,
+        tokens,
+        body["id"],
+        [record("a", code="4-04-05-05", work_type="云运维"), record("b", code="4-04-05-05", work_type="云开发")],
+    )
+    numbers = [row["certificate_number"] for row in r.json()["rows"]]
+    admin = tokens.headers("admin")
+    got = [(await client.get(f"/v1/certificates/{n}", headers=admin)).json() for n in numbers]
+    assert [(c["work_type"], c["in_catalogue_on_issue"]) for c in got] == [("云运维", True), ("云开发", False)]
+    assert {q.get("work_type") for q in catalogue.calls[-1]} == {"云运维", "云开发"}
+
+
 async def test_work_type_in_scope_narrows_it(client: Any, tokens: Any) -> None:
     body = await make_body(
         client, tokens, scope=[{"occupation_code": "4-04-05-05", "work_type": "云运维", "levels": [4]}]

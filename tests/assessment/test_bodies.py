@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from tests.assessment.asm_support import FakeCatalogue, events, make_body, make_uscc
@@ -148,3 +150,11 @@ async def test_university_sees_only_its_bodies(client: Any, tokens: Any) -> None
     assert theirs["id"] not in ids
     r = await client.get("/v1/bodies?university_org=univ-b", headers=tokens.headers("admin"))
     assert [b["id"] for b in r.json()["items"]] == [theirs["id"]]
+
+
+async def test_a_cursor_of_another_shape_is_422_naming_it(client: Any, tokens: Any) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps(["x"]).encode()).decode().rstrip("=")
+    for path in ("/v1/bodies", "/v1/records"):
+        r = await client.get(path, params={"cursor": cursor}, headers=tokens.headers("admin"))
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [{"loc": ["query", "cursor"], "msg": "not a valid cursor"}]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -204,3 +207,12 @@ async def test_roles_on_edition_writes(client, tokens, demo):
         assert (r.status_code, r.json()["title"]) == (403, "Forbidden")
     r = await client.get(f"/v1/editions/{NEW}", headers=tokens.headers("university", org="u1"))
     assert r.json()["title"].startswith("上海市急需紧缺")
+
+
+@pytest.mark.parametrize("path", ["/v1/editions", "/v1/proposals", "/v1/entries"])
+async def test_a_cursor_of_another_shape_is_422_naming_it(client, admin, demo, path):
+    for value in ("x", 5, ["a"], {"a": 1}, ["2026-01-01", "not-a-uuid"]):
+        cursor = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        r = await client.get(path, params={"cursor": cursor}, headers=admin)
+        assert r.status_code == 422, (value, r.text)
+        assert r.json()["errors"] == [{"loc": ["query", "cursor"], "msg": "not a valid cursor"}]

@@ -100,3 +100,23 @@ async def test_unreadable_body_and_too_many_rows(client, admin, catalogue_app):
     limit = catalogue_app.state.settings.max_import_rows
     r = await client.post("/v1/occupations/import", json=[{}] * (limit + 1), headers=admin)
     assert (r.status_code, r.json()["title"]) == (413, "Payload too large")
+
+
+async def test_a_former_code_claimed_twice_is_a_row_error_not_a_500(client, admin):
+    r = await client.post(
+        "/v1/occupations/import",
+        json=[
+            {"code": "8-99-01-01", "name": "甲", "former_codes": ["8-98-01-01", "8-98-01-01"]},
+            {"code": "8-99-01-02", "name": "乙", "former_codes": ["8-98-01-01"]},
+            {"code": "8-99-01-03", "name": "丙", "former_codes": ["8-98-01-03"], "former_classification": "x" * 11},
+        ],
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["created"], body["rejected"]) == (1, 2)
+    by_row = {e["loc"][0]: e for e in body["errors"]}
+    assert by_row[1] == {"loc": [1, "former_codes"], "msg": "8-98-01-01 is already a former code of row 0"}
+    assert by_row[2]["loc"] == [2, "former_classification"]
+    r = await client.get("/v1/occupations/8-98-01-01", headers=admin)
+    assert (r.json()["code"], r.json()["resolved_from"]) == ("8-99-01-01", "8-98-01-01")
