@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
 from services.kit.feed import emit
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.problems import Conflict, NotFound
 
 from .models import SCHEMA, Programme
@@ -59,8 +59,9 @@ async def list_programmes(session: AsyncSession, *, principal: Principal, page: 
         university_org = principal.org
     if university_org:
         stmt = stmt.where(Programme.university_org == university_org)
-    if page.after is not None:
-        stmt = stmt.where(col(Programme.id) > uuid.UUID(str(page.after)))
+    after = cursor_key(page, lambda a: uuid.UUID(str(a)))
+    if after is not None:
+        stmt = stmt.where(col(Programme.id) > after)
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
     return make_page([ProgrammeRead.model_validate(r, from_attributes=True) for r in rows], page,
                      key=lambda p: str(p.id))

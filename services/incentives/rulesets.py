@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.feed import emit
-from services.kit.pages import Page, PageParams, make_page
+from services.kit.pages import Page, PageParams, cursor_key, make_page
 from services.kit.problems import Conflict, NotFound
 
 from .models import SCHEMA, RuleSet
@@ -75,8 +75,9 @@ async def list_rulesets(session: AsyncSession, *, page: PageParams, scheme: str 
     stmt = select(RuleSet).order_by(col(RuleSet.scheme), col(RuleSet.version))
     if scheme:
         stmt = stmt.where(RuleSet.scheme == scheme)
-    if page.after is not None:
-        s, v = page.after
+    after = cursor_key(page, lambda a: (str(a[0]), int(a[1])))
+    if after is not None:
+        s, v = after
         stmt = stmt.where((col(RuleSet.scheme) > s) | ((col(RuleSet.scheme) == s) & (col(RuleSet.version) > v)))
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
     return make_page([_read(r) for r in rows], page, key=lambda r: [r.scheme, r.version])

@@ -44,3 +44,10 @@ async def test_invalid_programme_names_fields(client, tokens):
     r = await client.post("/v1/programmes", json=bad, headers=tokens.headers("admin"))
     assert r.status_code == 422
     assert sorted(e["loc"][-1] for e in r.json()["errors"]) == ["graduation_credits", "max_converted_ratio"]
+
+
+async def test_a_cursor_of_another_shape_is_422(client, tokens):
+    from services.kit.pages import encode_cursor
+
+    r = await client.get("/v1/programmes", params={"cursor": encode_cursor([1, 2])}, headers=tokens.headers("admin"))
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "cursor"]

@@ -49,3 +49,11 @@ async def test_default_rulesets_load_once_with_sources(client, tokens):
     assert points["rules"]["threshold"] == 72
     assert points["rules"]["skill_certificate"]["source"] == "default"
     assert points["rules"]["skill_certificate"]["points_by_level"] == {"3": 3, "2": 5, "1": 8}
+
+
+async def test_a_cursor_of_another_shape_is_422(client, tokens):
+    from services.kit.pages import encode_cursor
+
+    r = await client.get("/v1/rulesets", params={"cursor": encode_cursor("not-a-pair")},
+                         headers=tokens.headers("admin"))
+    assert r.status_code == 422 and r.json()["errors"] == [{"loc": ["query", "cursor"], "msg": "not a valid cursor"}]
