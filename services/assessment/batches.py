@@ -179,7 +179,8 @@ async def upload_batch(
     by_index = dict(zip([i for i in valid if i not in errors and i not in duplicates], results, strict=True))
     batch_id = uuid.uuid4()
     await upsert_candidates(
-        conn, candidate_rows(((r.learner_id, r.record.candidate) for r in results), sealer)
+        conn, candidate_rows(((r.learner_id, r.record.candidate) for r in results), sealer,
+                             body.university_org)
     )
     await write_results(
         session,

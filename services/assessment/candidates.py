@@ -12,11 +12,11 @@ from .models import Candidate
 from .schemas import CandidateIn, CandidateRead
 
 UPSERT = """
-INSERT INTO assessment.candidates (learner_id, id_number_sealed, id_number_masked, name, student_no,
-                                   school_org, graduation_year, major)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
-                     $8::text[])
-ON CONFLICT (learner_id) DO UPDATE SET name = excluded.name, student_no = excluded.student_no,
+INSERT INTO assessment.candidates (learner_id, owner_org, id_number_sealed, id_number_masked, name,
+                                   student_no, school_org, graduation_year, major)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::int[], $9::text[])
+ON CONFLICT (learner_id, owner_org) DO UPDATE SET name = excluded.name, student_no = excluded.student_no,
     school_org = excluded.school_org, graduation_year = excluded.graduation_year, major = excluded.major,
     updated_at = now()
 """
@@ -38,12 +38,14 @@ def seal_context(learner: str) -> bytes:
     return learner.encode()
 
 
-def candidate_rows(candidates: Iterable[tuple[str, CandidateIn]], sealer: Sealer) -> list[tuple[Any, ...]]:
-    """Rows for the upsert, one per learner (the last record of a learner wins)."""
+def candidate_rows(candidates: Iterable[tuple[str, CandidateIn]], sealer: Sealer,
+                   owner_org: str | None) -> list[tuple[Any, ...]]:
+    """Rows for the upsert, one per learner of this university (the last record of a learner wins)."""
     latest = dict(candidates)
     return [
         (
             lid,
+            owner_org or "",
             sealer.seal(c.id_number, context=seal_context(lid)),
             mask_id_number(c.id_number),
             c.name,

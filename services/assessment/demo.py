@@ -152,7 +152,8 @@ async def _results(
     ]
     conn = await raw_connection(session)
     await upsert_candidates(
-        conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer)
+        conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer,
+                             body.university_org)
     )
     issued_on = today_in_shanghai()
     # The demo codes are all in the shortage catalogue; no HTTP call at seed time.

@@ -74,6 +74,9 @@ class Candidate(AssessmentTable, table=True):
     __tablename__ = "candidates"
 
     learner_id: str = Field(primary_key=True, max_length=40)
+    # Each university keeps its own copy of what it uploaded: one university's upload never
+    # rewrites the name or student number another university sees ('' for a body with no university).
+    owner_org: str = Field(default="", primary_key=True, max_length=100)
     id_number_sealed: str = Field(max_length=200)
     id_number_masked: str = Field(max_length=18)
     name: str = Field(max_length=100)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,7 +36,8 @@ async def list_records(
     """A university sees its own bodies' records; platform and admin all (platform with masks)."""
     stmt = (
         select(Record, Candidate)
-        .join(Candidate, col(Candidate.learner_id) == col(Record.learner_id))
+        .join(Candidate, (col(Candidate.learner_id) == col(Record.learner_id))
+              & (col(Candidate.owner_org) == func.coalesce(col(Record.university_org), "")))
         .order_by(col(Record.id))
     )
     if principal.role == "university":

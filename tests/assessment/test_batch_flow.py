@@ -106,3 +106,27 @@ async def test_concurrent_batches_never_share_a_number(
     numbers = [row["certificate_number"] for a in answers for row in a.json()["rows"]]
     assert len(set(numbers)) == 450
     assert sorted(int(n[-6:]) for n in numbers) == list(range(1, 451))
+
+
+async def test_one_universitys_upload_never_rewrites_what_another_sees(client: Any, tokens: Any) -> None:
+    """The same person assessed by university A's employer body and by university B's social body:
+    each university keeps the details it uploaded."""
+    from tests.assessment.asm_support import make_id_number, unique
+
+    person = make_id_number(unique())
+    own = await make_body(client, tokens, org="univ-a")
+    social = await make_body(client, tokens, org="univ-b", kind="social")
+    a = await upload(client, tokens, own["id"], [record("a1", id_number=person, name="张三")], org="univ-a")
+    b = await upload(client, tokens, social["id"], [record("b1", id_number=person, name="张叁")], org="univ-b")
+    assert a.status_code == b.status_code == 201, (a.text, b.text)
+
+    def names(answer: Any) -> list[str]:
+        return [r["candidate"]["name"] for r in answer.json()["items"]]
+
+    seen_by_a = await client.get(f"/v1/records?body_id={own['id']}", headers=tokens.headers("university", org="univ-a"))
+    seen_by_b = await client.get(f"/v1/records?body_id={social['id']}",
+                                 headers=tokens.headers("university", org="univ-b"))
+    assert names(seen_by_a) == ["张三"]
+    assert names(seen_by_b) == ["张叁"]
+    # Same person, same learner_id across both.
+    assert seen_by_a.json()["items"][0]["learner_id"] == seen_by_b.json()["items"][0]["learner_id"]
