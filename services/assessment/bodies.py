@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,7 +47,10 @@ async def create_body(session: AsyncSession, *, data: BodyCreate) -> BodyRead:
         raise DuplicateBody(f"a body with credit code {data.uscc} already exists")
     body = Body(**data.model_dump())
     session.add(body)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request filed the same code between check and insert
+        raise DuplicateBody(f"a body with credit code {data.uscc} already exists") from exc
     await session.refresh(body)
     read = body_read(body, [])
     await emit(session, SCHEMA, "assessment.body.filed", f"body:{body.id}", read.model_dump(mode="json"))

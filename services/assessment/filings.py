@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -80,7 +81,10 @@ async def create_filing(
         scope=[item.model_dump() for item in data.scope],
     )
     session.add(filing)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent request used the same filing number
+        raise DuplicateFiling(f"filing {data.filing_no} already exists") from exc
     await emit(session, SCHEMA, "assessment.filing.filed", f"filing:{filing.id}", _event_data(filing))
     await session.commit()
     return FilingRead.model_validate(filing, from_attributes=True)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.pii import mask_name
+from services.kit.problems import Conflict
 
 from .clients import OccupationAnswer
 from .models import SCHEMA, Body
@@ -58,6 +59,15 @@ CERTIFICATE_COLUMNS = (
     "in_catalogue_on_issue",
     "edition_id",
 )
+# The national format has six digits of serial per body, year and level.
+SERIAL_LIMIT = 1_000_000
+
+
+class SerialsExhausted(Conflict):
+    type_ = "certificate-serials-exhausted"
+    title = "The body has no certificate serials left for this level and year"
+
+
 BUMP = text(
     f"INSERT INTO {SCHEMA}.certificate_serials (body_sequence, issue_year, level, next_serial) "
     "VALUES (:s, :y, :l, 1 + :n) ON CONFLICT (body_sequence, issue_year, level) "
@@ -139,6 +149,9 @@ async def write_results(
     )
     for r in passes:
         level = r.record.level
+        if firsts[level] >= SERIAL_LIMIT:
+            raise SerialsExhausted(
+                f"body {body.sequence} has used all {SERIAL_LIMIT - 1} serials of level {level} in {issued_on.year}")
         r.number = certificate_number(
             body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level]
         )

@@ -130,3 +130,36 @@ async def test_one_universitys_upload_never_rewrites_what_another_sees(client: A
     assert names(seen_by_b) == ["张叁"]
     # Same person, same learner_id across both.
     assert seen_by_a.json()["items"][0]["learner_id"] == seen_by_b.json()["items"][0]["learner_id"]
+
+
+async def test_concurrent_filing_of_one_credit_code_is_one_201_and_one_409(
+    app: Any, test_db: Any, signing_key: Any, tokens: Any
+) -> None:
+    """Check-then-insert races on the unique index: the loser gets 409, never a 500."""
+    from tests.assessment.asm_support import make_uscc, unique
+
+    body = {"name": "并发 评价机构", "uscc": make_uscc(unique()), "kind": "social", "university_org": None,
+            "district": "闵行区"}
+    async with app_client(app, test_db.engine("assessment"), signing_key, rollback=False) as c:
+        answers = await asyncio.gather(*(c.post("/v1/bodies", json=body, headers=tokens.headers("admin"))
+                                         for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert {a.json()["type"] for a in answers if a.status_code == 409} == {
+        "https://skillpass.sh.gov.cn/problems/duplicate-body"}
+
+
+async def test_exhausted_serials_are_a_409_not_a_500(client: Any, tokens: Any) -> None:
+    from sqlalchemy import text
+
+    from services.assessment.rules import today_in_shanghai
+
+    body = await make_body(client, tokens)
+    sequence = (await client.get(f"/v1/bodies/{body['id']}", headers=tokens.headers("admin"))).json()["sequence"]
+    async with client._transport.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        await session.execute(text(
+            "INSERT INTO assessment.certificate_serials (body_sequence, issue_year, level, next_serial) "
+            "VALUES (:s, :y, 4, 999999)"), {"s": sequence, "y": today_in_shanghai().year % 100})
+        await session.commit()
+    r = await upload(client, tokens, body["id"], [record("last"), record("one-too-many")])
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("/certificate-serials-exhausted")
