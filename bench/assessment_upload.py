@@ -116,6 +116,7 @@ def copy_rows(
         cands.append(
             (
                 lid,
+                ORG,
                 sealer.seal(c["id_number"], context=lid.encode()),
                 mask_id_number(c["id_number"]),
                 c["name"],
@@ -172,8 +173,8 @@ def copy_rows(
 # The same columns the service writes (records and certificates by COPY), so both paths fill the
 # same tables with the same rows.
 COLUMNS = {
-    "candidates": ("learner_id", "id_number_sealed", "id_number_masked", "name", "student_no", "school_org",
-                   "graduation_year", "major"),
+    "candidates": ("learner_id", "owner_org", "id_number_sealed", "id_number_masked", "name", "student_no",
+                   "school_org", "graduation_year", "major"),
     "records": RECORD_COLUMNS,
     "certificates": CERTIFICATE_COLUMNS,
 }

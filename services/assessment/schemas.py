@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
-from stdnum.cn import ric
 from stdnum.cn import uscc as uscc_std
 
 from services.kit.pii import normalise_id_number
+
+from .id_numbers import is_valid_id_number
 
 OccupationCode = Annotated[str, Field(pattern=r"^\d-\d{2}-\d{2}-\d{2}$", examples=["6-25-02-05"])]
 Level = Annotated[int, Field(ge=1, le=5, description="5 = 五级/初级工 … 1 = 一级/高级技师")]
@@ -99,7 +100,7 @@ class CandidateIn(BaseModel):
     @classmethod
     def _check_id_number(cls, value: str) -> str:
         value = normalise_id_number(value)
-        if not ric.is_valid(value):
+        if not is_valid_id_number(value):
             # The number itself is never echoed: errors are logged and returned.
             raise PydanticCustomError(
                 "invalid_id_number", "not a valid resident ID number (GB 11643 check digit or birth date)"
