@@ -14,7 +14,7 @@ from .registry import ALL, GATEWAY, SERVICES, ProcessSpec
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SKILLPASS_DATA_DIR", PROJECT_ROOT / ".data"))
 DEFAULT_PG_PORT = int(os.environ.get("SKILLPASS_PG_PORT", "54329"))
-DATABASE_NAME = "skillpass"
+DATABASE_NAME = os.environ.get("SKILLPASS_DATABASE_NAME", "skillpass")
 
 
 def external_admin_url() -> str | None:
