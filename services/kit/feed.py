@@ -32,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import UserDefinedType
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -48,6 +49,10 @@ class XID8(UserDefinedType[int]):
 
     def get_col_spec(self, **_: Any) -> str:
         return "xid8"
+
+
+# Reflection (alembic's autogenerate and the round-trip test) then knows the column type too.
+postgresql_base.ischema_names.setdefault("xid8", XID8)
 
 
 def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
