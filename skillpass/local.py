@@ -72,4 +72,6 @@ def process_env(spec: ProcessSpec, db_admin_url: str, dev: DevSecrets, *, gatewa
         env[prefix + "CLIENT_ID"], env[prefix + "CLIENT_SECRET"] = dev.service_clients[spec.name]
     if spec is GATEWAY:
         env[prefix + "SIGNING_KEY_PATH"] = str(data_dir / "keys" / "signing-key.pem")
+    if spec.name == "assessment":
+        env[prefix + "CREDENTIAL_KEY_PATH"] = str(data_dir / "keys" / "credential-key.pem")
     return env

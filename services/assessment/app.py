@@ -4,15 +4,24 @@ import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
+from services.kit.auth import SigningKey
 from services.kit.http import service_client
 from services.kit.pii import Sealer
 
 from .api import router
 from .api_certificates import router as certificates_router
+from .api_credentials import router as credentials_router
 from .clients import CatalogueClient
 from .deps import Context
 from .settings import AssessmentSettings
 from .verification import IpRateLimiter
+
+
+def credential_key(settings: AssessmentSettings) -> SigningKey:
+    """The key that signs credentials: from the environment, or a file made on first start."""
+    if settings.credential_key_pem:
+        return SigningKey.from_pem(settings.credential_key_pem.encode())
+    return SigningKey.load_or_create(settings.credential_key_path)
 
 
 def create_app(
@@ -32,7 +41,7 @@ def create_app(
         settings,
         title="skillpass assessment",
         schema="assessment",
-        routers=[router, certificates_router],
+        routers=[router, certificates_router, credentials_router],
         on_shutdown=shutdown,
         description="Filed assessment bodies, batch results, certificates, verification.",
     )
@@ -41,5 +50,6 @@ def create_app(
         catalogue=catalogue,
         sealer=Sealer(settings.shared.pii_key),
         verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
+        credential_key=credential_key(settings),
     )
     return app

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.kit.auth import SigningKey
 from services.kit.pii import Sealer
 
 from .clients import CatalogueClient
@@ -20,6 +21,7 @@ class Context:
     catalogue: CatalogueClient
     sealer: Sealer
     verify_limiter: IpRateLimiter
+    credential_key: SigningKey
 
 
 def get_context(request: Request) -> Context:

@@ -7,7 +7,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Identity, Integer, Numeric, UniqueConstraint, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    Sequence,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -20,6 +31,11 @@ SCHEMA = "assessment"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
+# A certificate's place in the status lists (bit ``status_index % 131072`` of list
+# ``status_index // 131072``), handed out once at issue; starts at 0 like the lists' indexes.
+certificate_status_index_seq = Sequence(
+    "certificate_status_index_seq", start=0, minvalue=0, metadata=metadata, schema=SCHEMA
+)
 
 
 def _now_column() -> Any:
@@ -115,6 +131,14 @@ class Certificate(AssessmentTable, table=True):
     """A skill-level certificate, numbered in the national 22-character format."""
 
     __tablename__ = "certificates"
+    # The status lists read only the few certificates that are not valid.
+    __table_args__ = (
+        Index(
+            "ix_certificates_status_index_not_valid",
+            "status_index",
+            postgresql_where=text("status <> 'valid'"),
+        ),
+    )
 
     number: str = Field(primary_key=True, max_length=22)
     record_id: uuid.UUID = Field(unique=True)
@@ -131,6 +155,16 @@ class Certificate(AssessmentTable, table=True):
     status_reason: str | None = Field(default=None, max_length=500)
     in_catalogue_on_issue: bool
     edition_id: str | None = Field(default=None, max_length=64)
+    # Filled by the sequence on insert (COPY included), so issuing never has to name it.
+    status_index: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            server_default=certificate_status_index_seq.next_value(),
+            nullable=False,
+            unique=True,
+        ),
+    )
     created_at: datetime | None = _now_column()
     updated_at: datetime | None = _now_column()
 

@@ -1,6 +1,10 @@
+from pathlib import Path
+
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class AssessmentSettings(ServiceSettings):
@@ -17,3 +21,9 @@ class AssessmentSettings(ServiceSettings):
     verify_burst: int = 20
     # Behind the gateway the client is the last X-Forwarded-For hop (the gateway appends it).
     behind_gateway: bool = True
+    # The ES256 key that signs Verifiable Credentials and status lists: a PEM in the environment
+    # (one Secret shared by every replica), or a file generated on first start.
+    credential_key_pem: str | None = None
+    credential_key_path: Path = PROJECT_ROOT / ".data" / "keys" / "credential-key.pem"
+    # This service as verifiers reach it (through the gateway): status-list URLs in credentials.
+    public_url: str = "http://127.0.0.1:8000/api/assessment"

@@ -1,4 +1,4 @@
-"""All JWT code lives here: ES256 signing keys, JWKS, minting and verifying, the Principal.
+"""All JWT code lives here: ES256 signing keys, JWKS, minting, signing and verifying, the Principal.
 
 Algorithms are pinned to ES256; ``exp iat iss aud sub`` are required; the header ``alg`` is
 checked before any key is touched, so ``none`` and HS256 (key-confusion) tokens never verify.
@@ -106,6 +106,12 @@ def mint_token(
         claims["org"] = org
     claims.update(extra or {})
     return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid}))
+
+
+def sign_jwt(key: SigningKey, claims: dict[str, Any], *, typ: str) -> str:
+    """Any claims set as a compact ES256 JWS with ``kid`` and ``typ`` (e.g. ``vc+jwt``) headers."""
+    return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM,
+                          headers={"kid": key.kid, "typ": typ}))
 
 
 @dataclass(frozen=True)

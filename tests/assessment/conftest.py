@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.assessment.app import create_app
 from services.assessment.settings import AssessmentSettings
+from services.kit.auth import SigningKey
 from services.kit.testing import app_client, shared_settings_for_tests
 from tests.assessment.asm_support import FakeCatalogue
 
@@ -27,6 +28,8 @@ def app(test_db: Any, catalogue: FakeCatalogue) -> FastAPI:
         shared=shared_settings_for_tests(),
         verify_burst=5,
         verify_rate_per_s=0.01,
+        # From settings, so tests never write a key under .data.
+        credential_key_pem=SigningKey.generate().private_pem.decode(),
     )
     return create_app(settings, catalogue_transport=httpx.MockTransport(catalogue.handler))
 

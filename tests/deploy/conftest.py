@@ -80,7 +80,8 @@ def routes() -> Routes:
     for spec in ALL:
         module, _, factory = spec.app.partition(":")
         create_app = getattr(importlib.import_module(module), factory)
-        extra = {"signing_key_pem": pem} if spec.name == "gateway" else {}
+        # Keys from settings, so building the apps never writes under .data.
+        extra = {"gateway": {"signing_key_pem": pem}, "assessment": {"credential_key_pem": pem}}.get(spec.name, {})
         app = create_app(SETTINGS_CLASSES[spec.name](**extra))
         out[spec.name] = app
     return Routes(out)
