@@ -16,7 +16,7 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.pages import Page, PageParams, cursor_key, make_page
+from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
 from .industries import latest_version
@@ -90,15 +90,12 @@ async def list_editions(
     )
     if status:
         stmt = stmt.where(Edition.status == status)
-    after = cursor_key(page, lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    after = newest_first_after(page, col(Edition.created_at), col(Edition.id))
     if after is not None:
-        at, last_id = after
-        stmt = stmt.where(
-            (col(Edition.created_at) < at) | ((col(Edition.created_at) == at) & (col(Edition.id) < last_id))
-        )
+        stmt = stmt.where(after)
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
     items = [edition_read(e, int(n)) for e, n in rows]
-    return make_page(items, page, key=lambda e: [e.created_at.isoformat(), str(e.id)])
+    return make_page(items, page, key=lambda e: newest_first_key(e.created_at, e.id))
 
 
 async def create_edition(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.pages import Page, PageParams, cursor_key, make_page
+from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
 from services.kit.problems import Conflict, NotFound
 
 from . import entries
@@ -72,15 +72,12 @@ async def list_proposals(
     stmt = select(Proposal).order_by(col(Proposal.proposed_at).desc(), col(Proposal.id).desc())
     if status:
         stmt = stmt.where(Proposal.status == status)
-    after = cursor_key(page, lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    after = newest_first_after(page, col(Proposal.proposed_at), col(Proposal.id))
     if after is not None:
-        at, last = after
-        stmt = stmt.where(
-            (col(Proposal.proposed_at) < at) | ((col(Proposal.proposed_at) == at) & (col(Proposal.id) < last))
-        )
+        stmt = stmt.where(after)
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
     return make_page(
-        [proposal_read(p) for p in rows], page, key=lambda p: [p.proposed_at.isoformat(), str(p.id)]
+        [proposal_read(p) for p in rows], page, key=lambda p: newest_first_key(p.proposed_at, p.id)
     )
 
 

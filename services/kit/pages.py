@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -66,3 +68,17 @@ def make_page(rows: list[T], params: PageParams, key: Any) -> Page[T]:
     has_more = len(rows) > params.limit
     items = rows[: params.limit]
     return Page(items=items, next_cursor=encode_cursor(key(items[-1])) if has_more and items else None)
+
+
+def newest_first_after(params: PageParams, at: Any, id_: Any) -> Any | None:
+    """The keyset condition for a list ordered ``at DESC, id DESC`` whose cursor is ``[at, id]``
+    (see :func:`newest_first_key`); ``None`` on the first page."""
+    after = cursor_key(params, lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    if after is None:
+        return None
+    last_at, last_id = after
+    return (at < last_at) | ((at == last_at) & (id_ < last_id))
+
+
+def newest_first_key(at: datetime, id_: uuid.UUID) -> list[str]:
+    return [at.isoformat(), str(id_)]
