@@ -17,12 +17,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/skillpass run
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
+# Lint, format, types and layering: each fails the build (issue 8).
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy services gateway skillpass
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict services gateway skillpass
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.gateway

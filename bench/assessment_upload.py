@@ -31,9 +31,8 @@ from services.assessment.issuing import CERTIFICATE_COLUMNS, RECORD_COLUMNS
 from services.kit.auth import SigningKey, mint_token
 from services.kit.pii import Sealer, learner_id, mask_id_number
 from services.kit.settings import DEV_PLACEHOLDER
-from services.kit.testing import free_port
 from skillpass.bootstrap import bootstrap, role_url
-from skillpass.devdb import EmbeddedPostgres
+from skillpass.devdb import EmbeddedPostgres, free_port
 from skillpass.registry import GATEWAY, SERVICES
 
 ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
@@ -173,8 +172,17 @@ def copy_rows(
 # The same columns the service writes (records and certificates by COPY), so both paths fill the
 # same tables with the same rows.
 COLUMNS = {
-    "candidates": ("learner_id", "owner_org", "id_number_sealed", "id_number_masked", "name", "student_no",
-                   "school_org", "graduation_year", "major"),
+    "candidates": (
+        "learner_id",
+        "owner_org",
+        "id_number_sealed",
+        "id_number_masked",
+        "name",
+        "student_no",
+        "school_org",
+        "graduation_year",
+        "major",
+    ),
     "records": RECORD_COLUMNS,
     "certificates": CERTIFICATE_COLUMNS,
 }
@@ -292,8 +300,9 @@ async def run(total: int, batch_size: int, root: Path) -> None:
             api_s = await upload_all(base, chunks)
             # The same volume straight to the service, to show what the gateway's hop costs.
             direct_records = make_records(total, "direct", offset=total)  # new people, as in the first run
-            direct_s = await upload_all(f"http://127.0.0.1:{asm}/v1",
-                                        [direct_records[i : i + batch_size] for i in range(0, total, batch_size)])
+            direct_s = await upload_all(
+                f"http://127.0.0.1:{asm}/v1", [direct_records[i : i + batch_size] for i in range(0, total, batch_size)]
+            )
         print(f"records: {total} in {len(chunks)} batches of {batch_size}")
         print(f"raw asyncpg COPY : {copy_s:7.2f} s  {total / copy_s:10,.0f} records/s")
         print(f"through gateway  : {api_s:7.2f} s  {total / api_s:10,.0f} records/s")

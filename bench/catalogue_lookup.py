@@ -44,12 +44,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     # The bench measures proxying, not the per-client rate limit.
-    with platform(("gateway", "catalogue"), {"SKILLPASS_GATEWAY_RATE_LIMIT_PER_S": "1000000",
-                                             "SKILLPASS_GATEWAY_RATE_LIMIT_BURST": "1000000"}) as plat:
+    with platform(
+        ("gateway", "catalogue"),
+        {"SKILLPASS_GATEWAY_RATE_LIMIT_PER_S": "1000000", "SKILLPASS_GATEWAY_RATE_LIMIT_BURST": "1000000"},
+    ) as plat:
         print("demo data:", asyncio.run(_load_demo(plat.db_admin)))
         token = plat.token("admin")
-        targets = {"direct": f"{plat.url('catalogue')}/v1/lookup?{QUERY}",
-                   "gateway": f"{plat.url('gateway')}/api/catalogue/v1/lookup?{QUERY}"}
+        targets = {
+            "direct": f"{plat.url('catalogue')}/v1/lookup?{QUERY}",
+            "gateway": f"{plat.url('gateway')}/api/catalogue/v1/lookup?{QUERY}",
+        }
         for url in targets.values():  # one checked call: the answer is what we think it is
             body = httpx.get(url, headers={"Authorization": f"Bearer {token}"}).json()
             if body.get("in_catalogue") is not True:
@@ -61,11 +65,15 @@ def main() -> None:
             for name, url in targets.items():
                 r = hey(url, token=token, seconds=args.seconds, connections=args.connections)
                 sums[name] += r.rps
-                print(f"round {n + 1} {name:<8} {r.rps:8.1f} req/s  p50 {r.p50_ms:6.1f} ms  "
-                      f"p99 {r.p99_ms:6.1f} ms  non-2xx {r.non_2xx}")
+                print(
+                    f"round {n + 1} {name:<8} {r.rps:8.1f} req/s  p50 {r.p50_ms:6.1f} ms  "
+                    f"p99 {r.p99_ms:6.1f} ms  non-2xx {r.non_2xx}"
+                )
     d, g = sums["direct"] / args.rounds, sums["gateway"] / args.rounds
-    print(f"GET /lookup  direct {d:.1f} req/s  gateway {g:.1f} req/s  ratio gateway/direct {g / d:.2f} "
-          f"({args.connections} connections, {args.seconds}s x {args.rounds} rounds)")
+    print(
+        f"GET /lookup  direct {d:.1f} req/s  gateway {g:.1f} req/s  ratio gateway/direct {g / d:.2f} "
+        f"({args.connections} connections, {args.seconds}s x {args.rounds} rounds)"
+    )
 
 
 if __name__ == "__main__":

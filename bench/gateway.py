@@ -20,8 +20,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.kit.testing import free_port
 from skillpass.bootstrap import role_url
+from skillpass.devdb import free_port
 from skillpass.registry import SERVICES
 
 from .harness import hey, platform
@@ -49,14 +49,31 @@ http {{
 async def _seed_row(db_admin: str) -> None:
     engine = create_async_engine(role_url(db_admin, SERVICES[0]))
     async with engine.begin() as conn:
-        cols = {r[0] for r in await conn.execute(text(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema='catalogue' "
-            "AND table_name='occupations'"))}
-        values = {"classification": "2022", "code": "6-25-02-05", "name": "半导体芯片制造工", "major": "6",
-                  "middle": "6-25", "minor": "6-25-02"}
+        cols = {
+            r[0]
+            for r in await conn.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema='catalogue' "
+                    "AND table_name='occupations'"
+                )
+            )
+        }
+        values = {
+            "classification": "2022",
+            "code": "6-25-02-05",
+            "name": "半导体芯片制造工",
+            "major": "6",
+            "middle": "6-25",
+            "minor": "6-25-02",
+        }
         values = {k: v for k, v in values.items() if k in cols}
-        await conn.execute(text(f"INSERT INTO catalogue.occupations ({', '.join(values)}) VALUES "
-                                f"({', '.join(':' + k for k in values)}) ON CONFLICT DO NOTHING"), values)
+        await conn.execute(
+            text(
+                f"INSERT INTO catalogue.occupations ({', '.join(values)}) VALUES "
+                f"({', '.join(':' + k for k in values)}) ON CONFLICT DO NOTHING"
+            ),
+            values,
+        )
     await engine.dispose()
 
 
@@ -69,8 +86,10 @@ def main() -> None:
     if not Path(nginx).exists():
         raise SystemExit("install nginx first: apt-get install -y nginx-light")
     # One client hammering is the point here, so the per-client rate limit is lifted.
-    with platform(("gateway", "catalogue"), {"SKILLPASS_GATEWAY_RATE_LIMIT_PER_S": "1000000",
-                                             "SKILLPASS_GATEWAY_RATE_LIMIT_BURST": "1000000"}) as plat:
+    with platform(
+        ("gateway", "catalogue"),
+        {"SKILLPASS_GATEWAY_RATE_LIMIT_PER_S": "1000000", "SKILLPASS_GATEWAY_RATE_LIMIT_BURST": "1000000"},
+    ) as plat:
         asyncio.run(_seed_row(plat.db_admin))
         token = plat.token("admin")
         # A route that reads a row (the usual call) and one that does no work at all: the second
@@ -84,15 +103,19 @@ def main() -> None:
         results = {}
         try:
             for path in paths:
-                targets = {"direct": plat.url("catalogue") + path,
-                           "gateway": plat.url("gateway") + "/api/catalogue" + path,
-                           "nginx": f"http://127.0.0.1:{nport}/api/catalogue{path}"}
+                targets = {
+                    "direct": plat.url("catalogue") + path,
+                    "gateway": plat.url("gateway") + "/api/catalogue" + path,
+                    "nginx": f"http://127.0.0.1:{nport}/api/catalogue{path}",
+                }
                 for name, url in targets.items():  # each path answers the same before it is measured
                     r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
                     assert r.status_code == 200, (name, r.status_code, r.text)
                 hey(targets["direct"], token=token, seconds=2, connections=args.connections)  # warm-up
-                results[path] = {name: hey(url, token=token, seconds=args.seconds, connections=args.connections)
-                                 for name, url in targets.items()}
+                results[path] = {
+                    name: hey(url, token=token, seconds=args.seconds, connections=args.connections)
+                    for name, url in targets.items()
+                }
         finally:
             ng.terminate()
             ng.wait(5)

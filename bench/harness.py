@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 
 from services.kit.auth import SigningKey, mint_token
-from services.kit.testing import free_port
 from skillpass.bootstrap import bootstrap
-from skillpass.devdb import EmbeddedPostgres
+from skillpass.devdb import EmbeddedPostgres, free_port
 from skillpass.local import DevSecrets, process_env, role_passwords
 from skillpass.registry import ALL
 from skillpass.seed import seed_service_clients
@@ -39,13 +38,21 @@ class Platform:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def token(self, role: str = "admin", **kw: str) -> str:
-        return mint_token(self.key, sub=kw.pop("sub", f"bench-{role}"), role=role, issuer="https://skillpass.local/gateway",
-                          audience="skillpass", ttl_s=7200, **kw)  # type: ignore[arg-type]
+        return mint_token(
+            self.key,
+            sub=kw.pop("sub", f"bench-{role}"),
+            role=role,
+            issuer="https://skillpass.local/gateway",
+            audience="skillpass",
+            ttl_s=7200,
+            **kw,
+        )  # type: ignore[arg-type]
 
 
 @contextmanager
-def platform(names: tuple[str, ...] = tuple(s.name for s in ALL),
-             extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
+def platform(
+    names: tuple[str, ...] = tuple(s.name for s in ALL), extra_env: dict[str, str] | None = None
+) -> Iterator[Platform]:
     root = Path(tempfile.mkdtemp(prefix="skillpass-bench-", dir="/tmp"))
     server = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=False)
     server.start()
@@ -58,12 +65,18 @@ def platform(names: tuple[str, ...] = tuple(s.name for s in ALL),
         for spec in ALL:
             if spec.name not in names:
                 continue
-            env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
-                                               data_dir=root), "SKILLPASS_LOG_LEVEL": "WARNING",
-                   **(extra_env or {})}
+            env = {
+                **os.environ,
+                **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports, data_dir=root),
+                "SKILLPASS_LOG_LEVEL": "WARNING",
+                **(extra_env or {}),
+            }
             plat.procs[spec.name] = subprocess.Popen(
-                [sys.executable, "-m", "skillpass.cli", "serve", spec.name], env=env,
-                stdout=subprocess.DEVNULL, stderr=(root / f"{spec.name}.log").open("w"))
+                [sys.executable, "-m", "skillpass.cli", "serve", spec.name],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(root / f"{spec.name}.log").open("w"),
+            )
         deadline = time.monotonic() + 60
         for name in plat.procs:
             while True:
@@ -97,8 +110,12 @@ def hey(url: str, *, token: str, seconds: int = 10, connections: int = 32) -> Lo
     exe = shutil.which("hey")
     if exe is None:
         raise SystemExit("install the load generator first: apt-get install -y hey")
-    out = subprocess.run([exe, "-z", f"{seconds}s", "-c", str(connections), "-H", f"Authorization: Bearer {token}",
-                          url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [exe, "-z", f"{seconds}s", "-c", str(connections), "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
     p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]

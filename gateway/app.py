@@ -75,9 +75,15 @@ async def token(
     if not cid or not secret:
         raise clients.InvalidClient("client_id and client_secret are required")
     s: GatewaySettings = request.app.state.settings
-    return await clients.issue_token(session, key=request.app.state.signing_key, client_id=cid, client_secret=secret,
-                                     issuer=s.shared.token_issuer, audience=s.shared.token_audience,
-                                     ttl_s=s.token_ttl_s)
+    return await clients.issue_token(
+        session,
+        key=request.app.state.signing_key,
+        client_id=cid,
+        client_secret=secret,
+        issuer=s.shared.token_issuer,
+        audience=s.shared.token_audience,
+        ttl_s=s.token_ttl_s,
+    )
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])
@@ -95,8 +101,7 @@ async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admi
 async def me_summary(request: Request, principal: Student) -> summary.Summary:
     """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
     fetched are listed in ``unavailable`` instead of failing the whole answer."""
-    return await summary.summary(request.app.state.upstreams, learner_id=principal.sub,
-                                 token=bearer_token(request))
+    return await summary.summary(request.app.state.upstreams, learner_id=principal.sub, token=bearer_token(request))
 
 
 async def _services_ready(app: FastAPI) -> Response:
@@ -112,23 +117,34 @@ async def _services_ready(app: FastAPI) -> Response:
 
     results = dict(await asyncio.gather(*(check(n, b) for n, b in settings.upstreams().items())))
     ok = all(v == "ready" for v in results.values())
-    return JSONResponse({"status": "ready" if ok else "unavailable", "services": results},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "services": results}, status_code=200 if ok else 503
+    )
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     key, retired = load_keys(settings)
-    upstreams = Upstreams(settings.upstreams(), pool_size=settings.upstream_pool_size,
-                          timeout_s=settings.upstream_timeout_s, connect_timeout_s=settings.upstream_connect_timeout_s)
+    upstreams = Upstreams(
+        settings.upstreams(),
+        pool_size=settings.upstream_pool_size,
+        timeout_s=settings.upstream_timeout_s,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+    )
 
     async def shutdown(_: FastAPI) -> None:
         await upstreams.close()
 
-    app = create_service_app(settings, title="skillpass gateway", schema="gateway", routers=[router],
-                             with_feed=False, on_shutdown=shutdown,
-                             inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
-                             description="The one door: tokens, routing to the services, rate limits.")
+    app = create_service_app(
+        settings,
+        title="skillpass gateway",
+        schema="gateway",
+        routers=[router],
+        with_feed=False,
+        on_shutdown=shutdown,
+        inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
+        description="The one door: tokens, routing to the services, rate limits.",
+    )
     app.state.signing_key = key
     app.state.retired_keys = retired
     # The gateway trusts its own keys directly; it needs no JWKS round trip to itself.
@@ -140,10 +156,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.extra_readiness = _services_ready
     install_docs(app, list(settings.upstreams()))
-    app.router.routes.append(Route("/api/{service}/{rest:path}", proxy,
-                                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]))
+    app.router.routes.append(
+        Route("/api/{service}/{rest:path}", proxy, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    )
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-                           allow_methods=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
-                                                               "X-Request-ID"], expose_headers=["X-Request-ID"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
     return app

@@ -68,21 +68,35 @@ class UnsupportedGrant(Problem):
         return {**super().body(), "error": "unsupported_grant_type"}
 
 
-async def register_client(session: AsyncSession, *, data: ClientCreate,
-                          client_id: str | None = None, client_secret: str | None = None) -> ClientCreated:
+async def register_client(
+    session: AsyncSession, *, data: ClientCreate, client_id: str | None = None, client_secret: str | None = None
+) -> ClientCreated:
     """Registers a machine client; the secret is returned once and stored only as an argon2 hash."""
     client_id = client_id or "cl_" + secrets.token_urlsafe(12)
     client_secret = client_secret or secrets.token_urlsafe(32)
     secret_hash = await anyio.to_thread.run_sync(_hasher.hash, client_secret)
     session.add(Client(client_id=client_id, secret_hash=secret_hash, **data.model_dump()))
-    await emit(session, SCHEMA, "gateway.client.registered", f"client:{client_id}",
-               {"client_id": client_id, "name": data.name, "role": data.role, "org": data.org})
+    await emit(
+        session,
+        SCHEMA,
+        "gateway.client.registered",
+        f"client:{client_id}",
+        {"client_id": client_id, "name": data.name, "role": data.role, "org": data.org},
+    )
     await session.commit()
     return ClientCreated(client_id=client_id, client_secret=client_secret, **data.model_dump())
 
 
-async def issue_token(session: AsyncSession, *, key: SigningKey, client_id: str, client_secret: str,
-                      issuer: str, audience: str, ttl_s: int) -> TokenResponse:
+async def issue_token(
+    session: AsyncSession,
+    *,
+    key: SigningKey,
+    client_id: str,
+    client_secret: str,
+    issuer: str,
+    audience: str,
+    ttl_s: int,
+) -> TokenResponse:
     client = await session.get(Client, client_id)
     try:
         await anyio.to_thread.run_sync(_hasher.verify, client.secret_hash if client else _DUMMY_HASH, client_secret)
@@ -90,6 +104,14 @@ async def issue_token(session: AsyncSession, *, key: SigningKey, client_id: str,
         raise InvalidClient("unknown client or wrong secret") from exc
     if client is None or client.disabled:
         raise InvalidClient("unknown client or wrong secret")
-    token = mint_token(key, sub=client.client_id, role=client.role, org=client.org, scopes=client.scopes,
-                       issuer=issuer, audience=audience, ttl_s=ttl_s)
+    token = mint_token(
+        key,
+        sub=client.client_id,
+        role=client.role,
+        org=client.org,
+        scopes=client.scopes,
+        issuer=issuer,
+        audience=audience,
+        ttl_s=ttl_s,
+    )
     return TokenResponse(access_token=token, expires_in=ttl_s)

@@ -20,7 +20,8 @@ def _assets_dir() -> Path:
 def install_docs(app: FastAPI, services: list[str]) -> None:
     app.mount("/docs/static", StaticFiles(directory=_assets_dir()), name="docs-static")
     urls = [{"url": "/openapi.json", "name": "gateway"}] + [
-        {"url": f"/api/{s}/openapi.json", "name": s} for s in services]
+        {"url": f"/api/{s}/openapi.json", "name": s} for s in services
+    ]
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -33,5 +33,6 @@ class Client(GatewayTable, table=True):
     scopes: list[str] = Field(default_factory=list, sa_column=Column(ARRAY(String(100)), nullable=False))
     secret_hash: str = Field(max_length=200)
     disabled: bool = False
-    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
-                                        sa_column_kwargs={"server_default": func.now()})
+    created_at: datetime | None = Field(
+        default=None, sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
+    )

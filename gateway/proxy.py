@@ -29,10 +29,21 @@ from services.kit.problems import (
     problem_response,
 )
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-    "transfer-encoding", "upgrade", "host", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 BUFFER_LIMIT = 1024 * 1024
 # Paths a service serves without a token (relative to the service root).
 PUBLIC_PATHS = frozenset({"openapi.json", "healthz", "readyz", "v1/verify", "v1/credential-keys"})
@@ -73,8 +84,12 @@ class Upstreams:
         s = self.sessions.get(name)
         if s is None or s.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
-            s = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False,
-                                      skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"))
+            s = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            )
             self.sessions[name] = s
         return s
 
@@ -98,8 +113,7 @@ class _BodyTooLarge:
     exceeded = False
 
 
-async def _request_body(request: Request, max_bytes: int,
-                        flag: _BodyTooLarge) -> bytes | AsyncIterator[bytes] | None:
+async def _request_body(request: Request, max_bytes: int, flag: _BodyTooLarge) -> bytes | AsyncIterator[bytes] | None:
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
         return None
     declared = request.headers.get("content-length")
@@ -154,13 +168,28 @@ async def forward(request: Request, service: str, rest: str) -> Response:
     query = request.scope.get("query_string", b"")
     if query:
         url += "?" + query.decode("latin-1")
-    return await _forward(upstreams.session(service), service, request.method, url, headers, body, too_large,
-                          app.state.settings.max_body_bytes)
+    return await _forward(
+        upstreams.session(service),
+        service,
+        request.method,
+        url,
+        headers,
+        body,
+        too_large,
+        app.state.settings.max_body_bytes,
+    )
 
 
-async def _forward(session: aiohttp.ClientSession, service: str, method: str, url: str,
-                   headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes] | None,
-                   too_large: _BodyTooLarge, max_bytes: int) -> Response:
+async def _forward(
+    session: aiohttp.ClientSession,
+    service: str,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes | AsyncIterator[bytes] | None,
+    too_large: _BodyTooLarge,
+    max_bytes: int,
+) -> Response:
     """Sends the request upstream; buffers a small answer, streams a large one."""
     try:
         upstream = await session.request(method, url, headers=headers, data=body, allow_redirects=False)
@@ -170,8 +199,9 @@ async def _forward(session: aiohttp.ClientSession, service: str, method: str, ur
         if too_large.exceeded:
             raise PayloadTooLarge(f"body over {max_bytes} bytes") from exc
         raise UpstreamUnavailable(f"{service} is unavailable") from exc
-    out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP
-                   and k.lower() != REQUEST_ID_HEADER}
+    out_headers = {
+        k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != REQUEST_ID_HEADER
+    }
     length = upstream.content_length
     try:
         if length is not None and length <= BUFFER_LIMIT:
@@ -181,8 +211,12 @@ async def _forward(session: aiohttp.ClientSession, service: str, method: str, ur
     except (TimeoutError, aiohttp.ClientError) as exc:
         upstream.release()
         raise UpstreamTimeout(f"{service} broke off its answer") from exc
-    return StreamingResponse(upstream.content.iter_any(), status_code=upstream.status, headers=out_headers,
-                             background=BackgroundTask(upstream.release))
+    return StreamingResponse(
+        upstream.content.iter_any(),
+        status_code=upstream.status,
+        headers=out_headers,
+        background=BackgroundTask(upstream.release),
+    )
 
 
 class ProxyFastPath:

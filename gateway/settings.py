@@ -35,5 +35,9 @@ class GatewaySettings(ServiceSettings):
 
     def upstreams(self) -> dict[str, str]:
         """URL path segment → base URL."""
-        return {"catalogue": self.catalogue_url, "assessment": self.assessment_url,
-                "credit-bank": self.credit_bank_url, "incentives": self.incentives_url}
+        return {
+            "catalogue": self.catalogue_url,
+            "assessment": self.assessment_url,
+            "credit-bank": self.credit_bank_url,
+            "incentives": self.incentives_url,
+        }

@@ -57,7 +57,8 @@ async def _fetch(upstreams: Upstreams, service: str, path: str, key: str | None,
 async def summary(upstreams: Upstreams, *, learner_id: str, token: str) -> Summary:
     wanted = parts(learner_id)
     results = await asyncio.gather(
-        *(_fetch(upstreams, svc, path, key, token) for svc, path, key in wanted.values()), return_exceptions=True)
+        *(_fetch(upstreams, svc, path, key, token) for svc, path, key in wanted.values()), return_exceptions=True
+    )
     answer: dict[str, Any] = {"learner_id": learner_id, "unavailable": []}
     for name, result in zip(wanted, results, strict=True):
         if isinstance(result, BaseException):

@@ -19,11 +19,12 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def role_url(admin_url: str, spec: ProcessSpec, password: str = DEV_ROLE_PASSWORD,
-             database: str | None = None) -> str:
+def role_url(admin_url: str, spec: ProcessSpec, password: str = DEV_ROLE_PASSWORD, database: str | None = None) -> str:
     u = make_url(admin_url)
-    return (f"postgresql+asyncpg://{spec.role}:{quote(password, safe='')}@{u.host}:{u.port or 5432}/"
-            f"{database or u.database}")
+    return (
+        f"postgresql+asyncpg://{spec.role}:{quote(password, safe='')}@{u.host}:{u.port or 5432}/"
+        f"{database or u.database}"
+    )
 
 
 async def ensure_database(admin_url: str, database: str) -> None:

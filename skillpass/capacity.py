@@ -84,12 +84,12 @@ class Budget:
     def report(self) -> str:
         parts = " + ".join(f"{name}={n}" for name, n in self.demand_by_source)
         verdict = "ok" if self.ok else "OVER"
-        return (f"{self.limit_name}: {parts} + headroom {self.headroom} = {self.demand} "
-                f"of {self.limit} ({verdict})")
+        return f"{self.limit_name}: {parts} + headroom {self.headroom} = {self.demand} of {self.limit} ({verdict})"
 
 
-def check_budget(pools: Iterable[ProcessPool], *, limit: int, headroom: int = DEFAULT_HEADROOM,
-                 limit_name: str = "max_connections") -> Budget:
+def check_budget(
+    pools: Iterable[ProcessPool], *, limit: int, headroom: int = DEFAULT_HEADROOM, limit_name: str = "max_connections"
+) -> Budget:
     """Sum over processes of max replicas × (pool size + max overflow), plus headroom, ≤ limit."""
     pools = tuple(pools)
     for p in pools:
@@ -99,17 +99,23 @@ def check_budget(pools: Iterable[ProcessPool], *, limit: int, headroom: int = DE
     return Budget(limit_name, limit, demand, headroom)
 
 
-def check_pooler_server_side(*, instances: int, default_pool_size: int, roles: int, max_connections: int,
-                             headroom: int = DEFAULT_HEADROOM) -> Budget:
+def check_pooler_server_side(
+    *, instances: int, default_pool_size: int, roles: int, max_connections: int, headroom: int = DEFAULT_HEADROOM
+) -> Budget:
     """PgBouncer opens up to ``default_pool_size`` server connections per (database, role) pair,
     in each pooler instance; with one database and one role per process that is
     instances × default_pool_size × roles."""
     demand = instances * default_pool_size * roles
-    return Budget("postgres max_connections (behind the pooler)", max_connections,
-                  ((f"pooler {instances}×{default_pool_size}×{roles} roles", demand),), headroom)
+    return Budget(
+        "postgres max_connections (behind the pooler)",
+        max_connections,
+        ((f"pooler {instances}×{default_pool_size}×{roles} roles", demand),),
+        headroom,
+    )
 
 
 # --- reading the figures from kustomize manifests --------------------------------------------
+
 
 def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
@@ -124,8 +130,13 @@ def _merge(base: Any, patch: Any) -> Any:
         for key, value in patch.items():
             out[key] = _merge(base[key], value) if key in base else copy.deepcopy(value)
         return out
-    if (isinstance(base, list) and isinstance(patch, list) and base and patch
-            and all(isinstance(x, dict) and "name" in x for x in (*base, *patch))):
+    if (
+        isinstance(base, list)
+        and isinstance(patch, list)
+        and base
+        and patch
+        and all(isinstance(x, dict) and "name" in x for x in (*base, *patch))
+    ):
         merged = {x["name"]: x for x in base}
         for item in patch:
             merged[item["name"]] = _merge(merged[item["name"]], item) if item["name"] in merged else item
@@ -150,8 +161,13 @@ def _apply_patch(docs: list[dict[str, Any]], patch: dict[str, Any], target: Mapp
 def _generated_secrets(kustomization: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     for gen in kustomization.get("secretGenerator", []):
         data = dict(item.split("=", 1) for item in gen.get("literals", []))
-        yield {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": gen["name"]},
-               "type": gen.get("type", "Opaque"), "stringData": data}
+        yield {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": gen["name"]},
+            "type": gen.get("type", "Opaque"),
+            "stringData": data,
+        }
 
 
 def render_kustomization(directory: Path | str) -> list[dict[str, Any]]:
@@ -211,9 +227,11 @@ def container_env(doc: Mapping[str, Any], docs: Iterable[Mapping[str, Any]]) -> 
 
 
 def _hpa_max_replicas(docs: list[dict[str, Any]]) -> dict[str, int]:
-    return {d["spec"]["scaleTargetRef"]["name"]: int(d["spec"]["maxReplicas"])
-            for d in docs if d.get("kind") == "HorizontalPodAutoscaler"
-            and d["spec"]["scaleTargetRef"]["kind"] == "Deployment"}
+    return {
+        d["spec"]["scaleTargetRef"]["name"]: int(d["spec"]["maxReplicas"])
+        for d in docs
+        if d.get("kind") == "HorizontalPodAutoscaler" and d["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    }
 
 
 def process_pools(docs: list[dict[str, Any]]) -> list[ProcessPool]:
@@ -268,8 +286,17 @@ def read_k8s_budget(directory: Path | str = K8S_BASE, *, headroom: int = DEFAULT
     max_client = int(bouncer.get("max_client_conn", PGBOUNCER_DEFAULT_MAX_CLIENT_CONN))
     pool_size = int(bouncer.get("default_pool_size", PGBOUNCER_DEFAULT_POOL_SIZE))
     return [
-        check_budget(pools, limit=instances * max_client, headroom=headroom,
-                     limit_name=f"pgbouncer max_client_conn ({instances}×{max_client})"),
-        check_pooler_server_side(instances=instances, default_pool_size=pool_size, roles=len(pools),
-                                 max_connections=max_connections, headroom=headroom),
+        check_budget(
+            pools,
+            limit=instances * max_client,
+            headroom=headroom,
+            limit_name=f"pgbouncer max_client_conn ({instances}×{max_client})",
+        ),
+        check_pooler_server_side(
+            instances=instances,
+            default_pool_size=pool_size,
+            roles=len(pools),
+            max_connections=max_connections,
+            headroom=headroom,
+        ),
     ]

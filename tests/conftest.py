@@ -1,1 +1,1 @@
-pytest_plugins = ["services.kit.testing"]
+pytest_plugins = ["tests.support.fixtures"]

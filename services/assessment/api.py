@@ -87,9 +87,7 @@ async def list_bodies(
 async def create_filing(
     body_id: uuid.UUID, data: FilingCreate, session: SessionDep, principal: Admin, ctx: ContextDep
 ) -> FilingRead:
-    return await filings.create_filing(
-        session, ctx.catalogue, principal=principal, body_id=body_id, data=data
-    )
+    return await filings.create_filing(session, ctx.catalogue, principal=principal, body_id=body_id, data=data)
 
 
 @router.post("/bodies/{body_id}/filings/{filing_id}/{action}", response_model=FilingRead)
@@ -116,9 +114,7 @@ async def upload_batch(
 ) -> JSONResponse:
     raw = await request.body()
     content_type = request.headers.get("content-type", "application/json")
-    upload = parse_upload(
-        raw, content_type, dict(request.query_params), max_records=ctx.settings.max_batch_records
-    )
+    upload = parse_upload(raw, content_type, dict(request.query_params), max_records=ctx.settings.max_batch_records)
     answer = await batches.upload_batch(
         session,
         ctx.catalogue,
@@ -161,6 +157,4 @@ async def list_records(
         exam_date_from=exam_date_from,
         exam_date_to=exam_date_to,
     )
-    return await records.list_records(
-        session, principal=principal, filters=filters, page=page, sealer=ctx.sealer
-    )
+    return await records.list_records(session, principal=principal, filters=filters, page=page, sealer=ctx.sealer)

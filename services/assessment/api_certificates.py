@@ -33,16 +33,12 @@ async def list_certificates(
     page: PageDep,
     learner_id: Annotated[str, Query(max_length=40)],
 ) -> Page[CertificateRead]:
-    return await certificates.list_certificates(
-        session, principal=principal, learner_id=learner_id, page=page
-    )
+    return await certificates.list_certificates(session, principal=principal, learner_id=learner_id, page=page)
 
 
 # Registered before "{action}": that path would match "revoke" and answer 422.
 @router.post("/certificates/{number}/revoke", response_model=CertificateRead)
-async def revoke_certificate(
-    number: str, data: ReasonIn, session: SessionDep, principal: Admin
-) -> CertificateRead:
+async def revoke_certificate(number: str, data: ReasonIn, session: SessionDep, principal: Admin) -> CertificateRead:
     return await certificates.change_status(
         session, principal=principal, number=number, action="revoke", reason=data.reason
     )

@@ -20,8 +20,9 @@ VC_JWT_MEDIA_TYPE = "application/vc+jwt"
 LIST_CACHE = {"Cache-Control": "public, max-age=5"}
 
 
-@router.get("/certificates/{number}/credential", response_class=Response,
-            responses={200: {"content": {VC_JWT_MEDIA_TYPE: {}}}})
+@router.get(
+    "/certificates/{number}/credential", response_class=Response, responses={200: {"content": {VC_JWT_MEDIA_TYPE: {}}}}
+)
 async def get_credential(number: str, session: SessionDep, ctx: ContextDep, principal: PrincipalDep) -> Response:
     """Holder only; any other reader gets 404, as for a certificate it may not see."""
     token = await credentials.certificate_credential(
@@ -30,8 +31,12 @@ async def get_credential(number: str, session: SessionDep, ctx: ContextDep, prin
     return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/status-lists/{list_id}", response_class=Response, tags=["public"],
-            responses={200: {"content": {VC_JWT_MEDIA_TYPE: {}, "application/json": {}}}})
+@router.get(
+    "/status-lists/{list_id}",
+    response_class=Response,
+    tags=["public"],
+    responses={200: {"content": {VC_JWT_MEDIA_TYPE: {}, "application/json": {}}}},
+)
 async def get_status_list(
     list_id: str,
     session: SessionDep,
@@ -40,8 +45,11 @@ async def get_status_list(
 ) -> Response:
     """Signed as ``vc+jwt``; ``?format=json`` gives the unsigned credential for debugging."""
     doc = await status_lists.status_list_credential(
-        session, list_id=list_id, public_url=ctx.settings.public_url,
-        issuer=credentials.SERVICE_ISSUER, now=datetime.now(UTC),
+        session,
+        list_id=list_id,
+        public_url=ctx.settings.public_url,
+        issuer=credentials.SERVICE_ISSUER,
+        now=datetime.now(UTC),
     )
     if fmt == "json":
         return JSONResponse(doc, headers=LIST_CACHE)

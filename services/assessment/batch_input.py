@@ -58,11 +58,7 @@ def _csv_records(raw: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise InvalidInput("CSV must be UTF-8", errors=[field_error(["body"], "not UTF-8")]) from exc
     reader = csv.DictReader(io.StringIO(text))
-    missing = [
-        c
-        for c in CSV_COLUMNS
-        if c not in (reader.fieldnames or ()) and c not in ("work_type", "review_score")
-    ]
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ()) and c not in ("work_type", "review_score")]
     if missing:
         raise InvalidInput(
             "CSV header lacks columns",
@@ -104,9 +100,7 @@ def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_re
             errors=[field_error(["body", *e["loc"]], e["msg"]) for e in exc.errors(include_url=False)],
         ) from exc
     if len(envelope.records) > max_records:
-        raise PayloadTooLarge(
-            f"a batch holds at most {max_records} records, this one {len(envelope.records)}"
-        )
+        raise PayloadTooLarge(f"a batch holds at most {max_records} records, this one {len(envelope.records)}")
     if not envelope.records:
         raise InvalidInput("The batch is empty", errors=[field_error(["body", "records"], "no records")])
     return Upload(body_id=envelope.body_id, mode=envelope.mode, records=envelope.records)

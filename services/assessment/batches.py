@@ -132,9 +132,7 @@ async def upload_batch(
 ) -> dict[str, Any]:
     """Checks every row against the filing, graduating-year and score rules; stores what passes."""
     if idempotency_key:
-        stored = await claim(
-            session, SCHEMA, principal=principal.sub, key=idempotency_key, body_hash=body_hash
-        )
+        stored = await claim(session, SCHEMA, principal=principal.sub, key=idempotency_key, body_hash=body_hash)
         if stored is not None:
             replay = await get_batch(session, principal=principal, batch_id=uuid.UUID(stored[1]["batch_id"]))
             return replay.model_dump(mode="json")
@@ -179,8 +177,7 @@ async def upload_batch(
     by_index = dict(zip([i for i in valid if i not in errors and i not in duplicates], results, strict=True))
     batch_id = uuid.uuid4()
     await upsert_candidates(
-        conn, candidate_rows(((r.learner_id, r.record.candidate) for r in results), sealer,
-                             body.university_org)
+        conn, candidate_rows(((r.learner_id, r.record.candidate) for r in results), sealer, body.university_org)
     )
     await write_results(
         session,

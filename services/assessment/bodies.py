@@ -95,9 +95,7 @@ async def list_bodies(
     if rows:
         for filing in (
             await session.exec(
-                select(Filing)
-                .where(col(Filing.body_id).in_([b.id for b in rows]))
-                .order_by(col(Filing.valid_from))
+                select(Filing).where(col(Filing.body_id).in_([b.id for b in rows])).order_by(col(Filing.valid_from))
             )
         ).all():
             by_body[filing.body_id].append(filing)

@@ -38,8 +38,9 @@ def seal_context(learner: str) -> bytes:
     return learner.encode()
 
 
-def candidate_rows(candidates: Iterable[tuple[str, CandidateIn]], sealer: Sealer,
-                   owner_org: str | None) -> list[tuple[Any, ...]]:
+def candidate_rows(
+    candidates: Iterable[tuple[str, CandidateIn]], sealer: Sealer, owner_org: str | None
+) -> list[tuple[Any, ...]]:
     """Rows for the upsert, one per learner of this university (the last record of a learner wins)."""
     latest = dict(candidates)
     return [

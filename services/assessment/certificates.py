@@ -41,9 +41,7 @@ def is_holder(principal: Principal, certificate: Certificate) -> bool:
 
 def may_read(principal: Principal, certificate: Certificate) -> bool:
     return (
-        principal.role in READERS
-        or is_holder(principal, certificate)
-        or principal.owns_org(certificate.university_org)
+        principal.role in READERS or is_holder(principal, certificate) or principal.owns_org(certificate.university_org)
     )
 
 
@@ -114,8 +112,6 @@ async def change_status(
     certificate.status, certificate.status_reason = to_status, reason
     session.add(certificate)
     await session.flush()
-    await emit(
-        session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", event_data(certificate)
-    )
+    await emit(session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", event_data(certificate))
     await session.commit()
     return certificate_read(principal, certificate)

@@ -33,9 +33,7 @@ class CatalogueClient:
         self._ttl = cache_ttl_s
         self._cache: dict[LookupKey, tuple[OccupationAnswer, float]] = {}
 
-    async def lookup(
-        self, keys: list[LookupKey], *, cached: bool = True
-    ) -> dict[LookupKey, OccupationAnswer]:
+    async def lookup(self, keys: list[LookupKey], *, cached: bool = True) -> dict[LookupKey, OccupationAnswer]:
         """One call for every key not in the cache; a failing catalogue raises a 503 problem."""
         now = time.monotonic()
         out: dict[LookupKey, OccupationAnswer] = {}

@@ -152,8 +152,7 @@ async def _results(
     ]
     conn = await raw_connection(session)
     await upsert_candidates(
-        conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer,
-                             body.university_org)
+        conn, candidate_rows(((x.learner_id, x.record.candidate) for x in results), sealer, body.university_org)
     )
     issued_on = today_in_shanghai()
     # The demo codes are all in the shortage catalogue; no HTTP call at seed time.
@@ -188,9 +187,7 @@ async def load_demo(session: AsyncSession, *, learner_key: str, pii_key: str) ->
             district=district,
         )
         counts["bodies"] += new
-        counts["filings"] += await _filing(
-            session, body, f"沪人社评备-DEMO-{org[-1].upper()}-2025", list(OCCUPATIONS)
-        )
+        counts["filings"] += await _filing(session, body, f"沪人社评备-DEMO-{org[-1].upper()}-2025", list(OCCUPATIONS))
         bodies.append((body, org))
     social, new = await _body(
         session,
@@ -201,9 +198,7 @@ async def load_demo(session: AsyncSession, *, learner_key: str, pii_key: str) ->
         district="静安区",
     )
     counts["bodies"] += new
-    counts["filings"] += await _filing(
-        session, social, "沪人社评备-DEMO-S-2025", ["4-10-01-05", "6-31-07-01"]
-    )
+    counts["filings"] += await _filing(session, social, "沪人社评备-DEMO-S-2025", ["4-10-01-05", "6-31-07-01"])
     await session.flush()
     for offset, (body, org) in enumerate(bodies):
         created, passed = await _results(

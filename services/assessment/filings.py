@@ -57,9 +57,7 @@ async def create_filing(
     """Files a scope for a body; every occupation must exist in the classification (catalogue)."""
     body = await load_owned_body(session, principal=principal, body_id=body_id)
     today = today_in_shanghai()
-    keys: list[LookupKey] = [
-        (item.occupation_code, level, today, None) for item in data.scope for level in item.levels
-    ]
+    keys: list[LookupKey] = [(item.occupation_code, level, today, None) for item in data.scope for level in item.levels]
     answers = await catalogue.lookup(keys)
     errors = [
         {
@@ -102,9 +100,7 @@ async def change_filing(
     """Suspends or revokes a filing; from then on no exam date it covered can pass the filing rule."""
     await load_owned_body(session, principal=principal, body_id=body_id)
     filing = (
-        await session.exec(
-            select(Filing).where(Filing.id == filing_id, Filing.body_id == body_id).with_for_update()
-        )
+        await session.exec(select(Filing).where(Filing.id == filing_id, Filing.body_id == body_id).with_for_update())
     ).first()
     if filing is None:
         raise FilingNotFound()

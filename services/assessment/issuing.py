@@ -151,10 +151,9 @@ async def write_results(
         level = r.record.level
         if firsts[level] >= SERIAL_LIMIT:
             raise SerialsExhausted(
-                f"body {body.sequence} has used all {SERIAL_LIMIT - 1} serials of level {level} in {issued_on.year}")
-        r.number = certificate_number(
-            body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level]
-        )
+                f"body {body.sequence} has used all {SERIAL_LIMIT - 1} serials of level {level} in {issued_on.year}"
+            )
+        r.number = certificate_number(body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level])
         firsts[level] += 1
     conn = await raw_connection(session)
     await conn.copy_records_to_table(

@@ -36,8 +36,11 @@ async def list_records(
     """A university sees its own bodies' records; platform and admin all (platform with masks)."""
     stmt = (
         select(Record, Candidate)
-        .join(Candidate, (col(Candidate.learner_id) == col(Record.learner_id))
-              & (col(Candidate.owner_org) == func.coalesce(col(Record.university_org), "")))
+        .join(
+            Candidate,
+            (col(Candidate.learner_id) == col(Record.learner_id))
+            & (col(Candidate.owner_org) == func.coalesce(col(Record.university_org), "")),
+        )
         .order_by(col(Record.id))
     )
     if principal.role == "university":

@@ -80,7 +80,4 @@ def certificate_number(kind: str, body_sequence: int, issue_year: int, level: in
     """`[Y|S]` · body code · province · body sequence · issue year · level · serial = 22 chars."""
     if not (0 < body_sequence < 1_000_000 and 0 < serial < 1_000_000 and 1 <= level <= 5):
         raise ValueError("certificate number component out of range")
-    return (
-        f"{KIND_LETTER[kind]}{BODY_CODE}{PROVINCE}{body_sequence:06d}{issue_year % 100:02d}"
-        f"{level}{serial:06d}"
-    )
+    return f"{KIND_LETTER[kind]}{BODY_CODE}{PROVINCE}{body_sequence:06d}{issue_year % 100:02d}{level}{serial:06d}"

@@ -63,13 +63,15 @@ def status_entries(public_url: str, status_index: int) -> list[dict[str, str]]:
     entries = []
     for purpose in PURPOSES:
         url = list_url(public_url, ListRef(purpose, number).list_id)
-        entries.append({
-            "id": f"{url}#{bit}",
-            "type": "BitstringStatusListEntry",
-            "statusPurpose": purpose,
-            "statusListIndex": str(bit),
-            "statusListCredential": url,
-        })
+        entries.append(
+            {
+                "id": f"{url}#{bit}",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": purpose,
+                "statusListIndex": str(bit),
+                "statusListCredential": url,
+            }
+        )
     return entries
 
 

@@ -64,12 +64,8 @@ async def list_occupations(
 
 
 @router.get("/occupations/{code}", response_model=OccupationDetail)
-async def get_occupation(
-    request: Request, code: str, session: SessionDep, _: PrincipalDep
-) -> OccupationDetail:
-    return await occupations.get_occupation(
-        session, classification=settings_of(request).classification, code=code
-    )
+async def get_occupation(request: Request, code: str, session: SessionDep, _: PrincipalDep) -> OccupationDetail:
+    return await occupations.get_occupation(session, classification=settings_of(request).classification, code=code)
 
 
 @router.post(
@@ -88,9 +84,7 @@ async def get_occupation(
 )
 async def import_occupations(request: Request, session: SessionDep, principal: Admin) -> ImportResult:
     settings = settings_of(request)
-    rows = await importer.parse_rows(
-        await request.body(), request.headers.get("content-type", "application/json")
-    )
+    rows = await importer.parse_rows(await request.body(), request.headers.get("content-type", "application/json"))
     return await importer.import_occupations(
         session,
         raw_rows=rows,
@@ -127,26 +121,20 @@ async def get_edition(edition_id: uuid.UUID, session: SessionDep, _: PrincipalDe
 
 
 @router.post("/editions", response_model=EditionRead, status_code=201)
-async def create_edition(
-    request: Request, body: EditionCreate, session: SessionDep, principal: Admin
-) -> EditionRead:
+async def create_edition(request: Request, body: EditionCreate, session: SessionDep, principal: Admin) -> EditionRead:
     return await editions.create_edition(
         session, body=body, classification=settings_of(request).classification, actor=principal.sub
     )
 
 
 @router.get("/editions/{edition_id}/entries", response_model=list[EntryRead])
-async def list_edition_entries(
-    edition_id: uuid.UUID, session: SessionDep, _: PrincipalDep
-) -> list[EntryRead]:
+async def list_edition_entries(edition_id: uuid.UUID, session: SessionDep, _: PrincipalDep) -> list[EntryRead]:
     edition = await editions.load_edition(session, edition_id)
     return await entries.entries_of(session, edition.id, edition.classification)
 
 
 @router.post("/editions/{edition_id}/entries", response_model=EntryRead, status_code=201)
-async def add_entry(
-    edition_id: uuid.UUID, body: EntryCreate, session: SessionDep, principal: Admin
-) -> EntryRead:
+async def add_entry(edition_id: uuid.UUID, body: EntryCreate, session: SessionDep, principal: Admin) -> EntryRead:
     return await entries.add_entry(session, edition_id=edition_id, body=body, actor=principal.sub)
 
 
@@ -154,15 +142,11 @@ async def add_entry(
 async def update_entry(
     edition_id: uuid.UUID, entry_id: uuid.UUID, body: EntryUpdate, session: SessionDep, principal: Admin
 ) -> EntryRead:
-    return await entries.update_entry(
-        session, edition_id=edition_id, entry_id=entry_id, body=body, actor=principal.sub
-    )
+    return await entries.update_entry(session, edition_id=edition_id, entry_id=entry_id, body=body, actor=principal.sub)
 
 
 @router.delete("/editions/{edition_id}/entries/{entry_id}", status_code=204, response_class=Response)
-async def remove_entry(
-    edition_id: uuid.UUID, entry_id: uuid.UUID, session: SessionDep, principal: Admin
-) -> Response:
+async def remove_entry(edition_id: uuid.UUID, entry_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
     await entries.remove_entry(session, edition_id=edition_id, entry_id=entry_id, actor=principal.sub)
     return Response(status_code=204)
 
@@ -177,9 +161,7 @@ async def publish_edition(
 
 
 @router.get("/editions/{edition_id}/diff", response_model=DiffRead)
-async def diff_editions(
-    edition_id: uuid.UUID, against: uuid.UUID, session: SessionDep, _: PrincipalDep
-) -> DiffRead:
+async def diff_editions(edition_id: uuid.UUID, against: uuid.UUID, session: SessionDep, _: PrincipalDep) -> DiffRead:
     return await editions.diff_editions(session, edition_id=edition_id, against=against)
 
 
@@ -198,9 +180,7 @@ async def entries_as_of(
     )
 
 
-@router.get(
-    "/lookup", response_model=LookupRead, summary="Was an occupation at a level in the catalogue on a date?"
-)
+@router.get("/lookup", response_model=LookupRead, summary="Was an occupation at a level in the catalogue on a date?")
 async def lookup(
     request: Request,
     session: SessionDep,

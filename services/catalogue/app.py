@@ -23,9 +23,7 @@ def create_app(
     async def startup(app: FastAPI) -> None:
         # The supply signal is read from assessment's feed only where assessment is configured.
         if settings.assessment_url:
-            client = service_client(
-                settings, "assessment", settings.assessment_url, transport=assessment_transport
-            )
+            client = service_client(settings, "assessment", settings.assessment_url, transport=assessment_transport)
             app.state.assessment_client = client
             app.state.feed_poller = asyncio.create_task(
                 feed_sync.poll_forever(app, client, settings.feed_poll_interval_s), name="assessment-feed"

@@ -74,15 +74,9 @@ async def get_edition(session: AsyncSession, *, edition_id: uuid.UUID) -> Editio
     return edition_read(edition, await _count(session, edition.id))
 
 
-async def list_editions(
-    session: AsyncSession, *, page: PageParams, status: str | None = None
-) -> Page[EditionRead]:
+async def list_editions(session: AsyncSession, *, page: PageParams, status: str | None = None) -> Page[EditionRead]:
     """Newest first (by creation)."""
-    counts = (
-        select(EditionEntry.edition_id, func.count().label("n"))
-        .group_by(col(EditionEntry.edition_id))
-        .subquery()
-    )
+    counts = select(EditionEntry.edition_id, func.count().label("n")).group_by(col(EditionEntry.edition_id)).subquery()
     stmt = (
         select(Edition, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.edition_id == Edition.id)
@@ -98,9 +92,7 @@ async def list_editions(
     return make_page(items, page, key=lambda e: newest_first_key(e.created_at, e.id))
 
 
-async def create_edition(
-    session: AsyncSession, *, body: EditionCreate, classification: str, actor: str
-) -> EditionRead:
+async def create_edition(session: AsyncSession, *, body: EditionCreate, classification: str, actor: str) -> EditionRead:
     """A new draft; ``based_on`` copies that edition's entries so a revision starts from it."""
     base = await load_edition(session, body.based_on) if body.based_on else None
     edition = Edition(
@@ -163,11 +155,7 @@ async def publish_edition(
             .with_for_update()
         )
     ).first()
-    if (
-        previous is not None
-        and previous.effective_from is not None
-        and effective_from <= previous.effective_from
-    ):
+    if previous is not None and previous.effective_from is not None and effective_from <= previous.effective_from:
         raise InvalidInput(
             "effective_from must follow the current edition's start",
             errors=[
@@ -254,7 +242,5 @@ async def diff_editions(session: AsyncSession, *, edition_id: uuid.UUID, against
 
     await load_edition(session, edition_id)
     await load_edition(session, against)
-    added, removed, changed = diff_entries(
-        await entries_of(session, edition_id), await entries_of(session, against)
-    )
+    added, removed, changed = diff_entries(await entries_of(session, edition_id), await entries_of(session, against))
     return DiffRead(edition_id=edition_id, against=against, added=added, removed=removed, changed=changed)

@@ -50,9 +50,7 @@ def entry_read(entry: EditionEntry, name: str | None) -> EntryRead:
     return EntryRead(occupation_name=name, **entry.model_dump())
 
 
-async def entries_of(
-    session: AsyncSession, edition_id: uuid.UUID, classification: str = "2022"
-) -> list[EntryRead]:
+async def entries_of(session: AsyncSession, edition_id: uuid.UUID, classification: str = "2022") -> list[EntryRead]:
     rows = (
         await session.exec(
             _entry_select(classification)
@@ -106,9 +104,7 @@ async def entries_as_of(
     if after is not None:
         stmt = stmt.where(func.row(EditionEntry.occupation_code, EditionEntry.id) > func.row(*after))
     rows = (
-        await session.exec(
-            stmt.order_by(col(EditionEntry.occupation_code), col(EditionEntry.id)).limit(page.limit + 1)
-        )
+        await session.exec(stmt.order_by(col(EditionEntry.occupation_code), col(EditionEntry.id)).limit(page.limit + 1))
     ).all()
     base = make_page([entry_read(e, n) for e, n in rows], page, key=lambda e: [e.occupation_code, str(e.id)])
     return EntriesPage(items=base.items, next_cursor=base.next_cursor, as_of=as_of, edition_id=edition.id)
@@ -138,14 +134,10 @@ async def _check_entry(
             )
         ).all()
         if known and work_type not in known:
-            errors.append(
-                field_error(["body", "work_type"], f"not a work type of {resolved}: {', '.join(known)}")
-            )
+            errors.append(field_error(["body", "work_type"], f"not a work type of {resolved}: {', '.join(known)}"))
     for bad in await unknown_industries(session, version=edition.industry_version, codes=industries or []):
         errors.append(
-            field_error(
-                ["body", "industries"], f"unknown industry {bad!r} in taxonomy {edition.industry_version}"
-            )
+            field_error(["body", "industries"], f"unknown industry {bad!r} in taxonomy {edition.industry_version}")
         )
     if errors:
         raise InvalidInput("The entry has invalid fields", errors=errors)
@@ -183,9 +175,7 @@ async def add_entry(
     session.add(entry)
     await session.flush()
     read = entry_read(entry, name)
-    await emit_event(
-        session, "catalogue.entry.added", str(entry.id), {**read.model_dump(mode="json"), "by": actor}
-    )
+    await emit_event(session, "catalogue.entry.added", str(entry.id), {**read.model_dump(mode="json"), "by": actor})
     if commit:
         await session.commit()
     return read
@@ -224,9 +214,7 @@ async def update_entry(
         industries=changes.get("industries"),
     )
     if "work_type" in changes:
-        await _ensure_unique(
-            session, edition.id, entry.occupation_code, changes["work_type"], exclude=entry.id
-        )
+        await _ensure_unique(session, edition.id, entry.occupation_code, changes["work_type"], exclude=entry.id)
     for field, value in changes.items():
         setattr(entry, field, value)
     session.add(entry)

@@ -63,15 +63,11 @@ def supply_key(event: dict[str, Any]) -> tuple[str, str, int] | None:
     return code, quarter(when), level
 
 
-async def _apply_page(
-    session: AsyncSession, events: list[dict[str, Any]], classification: str
-) -> tuple[int, int]:
+async def _apply_page(session: AsyncSession, events: list[dict[str, Any]], classification: str) -> tuple[int, int]:
     relevant = [e for e in events if e.get("type") in (ISSUED, REVOKED) and isinstance(e.get("id"), int)]
     if not relevant:
         return 0, 0
-    fresh = {
-        r.event_id for r in await run(session, _CLAIM, {"feed": FEED, "ids": [e["id"] for e in relevant]})
-    }
+    fresh = {r.event_id for r in await run(session, _CLAIM, {"feed": FEED, "ids": [e["id"] for e in relevant]})}
     issued: Counter[tuple[str, str, int]] = Counter()
     revoked: Counter[tuple[str, str, int]] = Counter()
     skipped = 0
@@ -85,9 +81,7 @@ async def _apply_page(
     if keys:
         codes = {
             r.asked: r.code
-            for r in await run(
-                session, _RESOLVE, {"codes": sorted({k[0] for k in keys}), "cls": classification}
-            )
+            for r in await run(session, _RESOLVE, {"codes": sorted({k[0] for k in keys}), "cls": classification})
         }
         await run(
             session,

@@ -86,15 +86,11 @@ async def parse_rows(body: bytes, content_type: str) -> list[Any]:
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         data = data["rows"]
     if not isinstance(data, list):
-        raise InvalidInput(
-            "Expected a list of rows", errors=[field_error(["body"], "expected a JSON list of rows")]
-        )
+        raise InvalidInput("Expected a list of rows", errors=[field_error(["body"], "expected a JSON list of rows")])
     return data
 
 
-def validate_rows(
-    raw_rows: list[Any], classification: str
-) -> tuple[list[tuple[int, ImportRow]], list[dict[str, Any]]]:
+def validate_rows(raw_rows: list[Any], classification: str) -> tuple[list[tuple[int, ImportRow]], list[dict[str, Any]]]:
     """Valid rows with their index, and one error per bad field of each bad row (``loc`` = [index, field])."""
     good: list[tuple[int, ImportRow]] = []
     errors: list[dict[str, Any]] = []
@@ -105,8 +101,7 @@ def validate_rows(
             row = ImportRow.model_validate(raw)
         except ValidationError as exc:
             errors.extend(
-                field_error([index, *[p for p in e["loc"] if isinstance(p, str | int)]], e["msg"])
-                for e in exc.errors()
+                field_error([index, *[p for p in e["loc"] if isinstance(p, str | int)]], e["msg"]) for e in exc.errors()
             )
             continue
         key = (row.classification or classification, row.code)
@@ -114,18 +109,14 @@ def validate_rows(
             errors.append(field_error([index, "code"], f"duplicate of row {seen[key]}"))
             continue
         if row.former_classification == key[0] and row.former_codes:
-            errors.append(
-                field_error([index, "former_classification"], "must differ from the row's classification")
-            )
+            errors.append(field_error([index, "former_classification"], "must differ from the row's classification"))
             continue
         # One statement upserts every alias: an old code claimed twice would make it fail (500).
         row.former_codes = list(dict.fromkeys(row.former_codes))
         claimed = [c for c in row.former_codes if (row.former_classification, c) in aliased]
         if claimed:
             first = aliased[row.former_classification, claimed[0]]
-            errors.append(
-                field_error([index, "former_codes"], f"{claimed[0]} is already a former code of row {first}")
-            )
+            errors.append(field_error([index, "former_codes"], f"{claimed[0]} is already a former code of row {first}"))
             continue
         aliased.update({(row.former_classification, c): index for c in row.former_codes})
         seen[key] = index
@@ -159,9 +150,7 @@ SELECT * FROM unnest(CAST(:cls AS varchar[]), CAST(:codes AS varchar[]), CAST(:n
 ON CONFLICT (classification, code) DO UPDATE SET name = excluded.name WHERE g.name <> excluded.name""")
 
 
-async def _write(
-    session: AsyncSession, rows: list[ImportRow], classification: str
-) -> tuple[set[Any], set[Any]]:
+async def _write(session: AsyncSession, rows: list[ImportRow], classification: str) -> tuple[set[Any], set[Any]]:
     cls = [r.classification or classification for r in rows]
     groups = [(c, r.code, r) for c, r in zip(cls, rows, strict=True)]
     upserted = (

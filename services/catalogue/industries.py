@@ -43,15 +43,11 @@ async def get_taxonomy(session: AsyncSession, *, version: str | None = None) -> 
         raise TaxonomyNotFound(f"no industry taxonomy {version}")
     rows = (
         await session.exec(
-            select(Industry)
-            .where(Industry.version == version)
-            .order_by(col(Industry.position), col(Industry.code))
+            select(Industry).where(Industry.version == version).order_by(col(Industry.position), col(Industry.code))
         )
     ).all()
     versions = (
-        await session.exec(
-            select(IndustryTaxonomy.version).order_by(col(IndustryTaxonomy.effective_from).desc())
-        )
+        await session.exec(select(IndustryTaxonomy.version).order_by(col(IndustryTaxonomy.effective_from).desc()))
     ).all()
     return IndustryTaxonomyRead(
         version=taxonomy.version,
@@ -62,9 +58,7 @@ async def get_taxonomy(session: AsyncSession, *, version: str | None = None) -> 
     )
 
 
-async def publish_taxonomy(
-    session: AsyncSession, *, body: IndustryTaxonomyCreate, actor: str
-) -> IndustryTaxonomyRead:
+async def publish_taxonomy(session: AsyncSession, *, body: IndustryTaxonomyCreate, actor: str) -> IndustryTaxonomyRead:
     """A new version; versions are never edited, so editions keep the tags they were built with."""
     if await session.get(IndustryTaxonomy, body.version) is not None:
         raise TaxonomyExists(f"industry taxonomy {body.version} exists; publish a new version")
@@ -96,9 +90,7 @@ async def publish_taxonomy(
 async def unknown_industries(session: AsyncSession, *, version: str, codes: list[str]) -> list[str]:
     known = set(
         (
-            await session.exec(
-                select(Industry.code).where(Industry.version == version, col(Industry.code).in_(codes))
-            )
+            await session.exec(select(Industry.code).where(Industry.version == version, col(Industry.code).in_(codes)))
         ).all()
     )
     return [c for c in codes if c not in known]

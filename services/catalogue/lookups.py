@@ -71,9 +71,7 @@ async def _run(session: AsyncSession, queries: list[LookupQuery], classification
     )
 
 
-async def lookup_many(
-    session: AsyncSession, *, queries: list[LookupQuery], classification: str
-) -> list[LookupResult]:
+async def lookup_many(session: AsyncSession, *, queries: list[LookupQuery], classification: str) -> list[LookupResult]:
     """Answers in query order (assessment checks a whole batch of records with one call)."""
     if not queries:
         return []

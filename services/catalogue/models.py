@@ -39,8 +39,9 @@ class Occupation(CatalogueTable, table=True):
     __tablename__ = "occupations"
     __table_args__ = (
         # Substring search on names stays an index scan on the full 1,639-occupation list.
-        Index("ix_occupations_name_trgm", "name", postgresql_using="gin",
-              postgresql_ops={"name": "public.gin_trgm_ops"}),
+        Index(
+            "ix_occupations_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "public.gin_trgm_ops"}
+        ),
         Index("ix_occupations_code_prefix", "code", postgresql_ops={"code": "varchar_pattern_ops"}),
     )
 
@@ -125,14 +126,14 @@ class Edition(CatalogueTable, table=True):
 class EditionEntry(CatalogueTable, table=True):
     __tablename__ = "edition_entries"
     __table_args__ = (
-        Index("uq_edition_entries_key", "edition_id", "occupation_code", text("coalesce(work_type, '')"),
-              unique=True),
+        Index("uq_edition_entries_key", "edition_id", "occupation_code", text("coalesce(work_type, '')"), unique=True),
         Index("ix_edition_entries_code", "occupation_code", "edition_id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    edition_id: uuid.UUID = Field(sa_column=Column(ForeignKey(f"{SCHEMA}.editions.id", ondelete="CASCADE"),
-                                                   nullable=False, index=True))
+    edition_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey(f"{SCHEMA}.editions.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     occupation_code: str = Field(max_length=11)
     work_type: str | None = Field(default=None, max_length=100)
     # Level 5 is the lowest (初级工), 1 the highest (高级技师): level L qualifies when L <= min_level.

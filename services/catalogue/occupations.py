@@ -30,9 +30,7 @@ async def resolve_code(session: AsyncSession, *, classification: str, code: str)
     """The code in ``classification``; an old code is followed through the alias table once."""
     exists = (
         await session.exec(
-            select(Occupation.code).where(
-                Occupation.classification == classification, Occupation.code == code
-            )
+            select(Occupation.code).where(Occupation.classification == classification, Occupation.code == code)
         )
     ).first()
     if exists is not None:
@@ -59,14 +57,10 @@ async def list_occupations(
 ) -> Page[OccupationRead]:
     """The classification in code order; ``q`` matches a code prefix or a substring of the name
     (both served by indexes: ``varchar_pattern_ops`` on code, trigram GIN on name)."""
-    stmt = (
-        select(Occupation).where(Occupation.classification == classification).order_by(col(Occupation.code))
-    )
+    stmt = select(Occupation).where(Occupation.classification == classification).order_by(col(Occupation.code))
     if q:
         pattern = like_escape(q.strip())
-        stmt = stmt.where(
-            or_(col(Occupation.code).like(f"{pattern}%"), col(Occupation.name).like(f"%{pattern}%"))
-        )
+        stmt = stmt.where(or_(col(Occupation.code).like(f"{pattern}%"), col(Occupation.name).like(f"%{pattern}%")))
     if major:
         stmt = stmt.where(Occupation.major == major)
     if page.after is not None:

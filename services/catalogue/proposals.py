@@ -66,9 +66,7 @@ async def get(session: AsyncSession, *, proposal_id: uuid.UUID) -> ProposalRead:
     return proposal_read(proposal)
 
 
-async def list_proposals(
-    session: AsyncSession, *, page: PageParams, status: str | None
-) -> Page[ProposalRead]:
+async def list_proposals(session: AsyncSession, *, page: PageParams, status: str | None) -> Page[ProposalRead]:
     stmt = select(Proposal).order_by(col(Proposal.proposed_at).desc(), col(Proposal.id).desc())
     if status:
         stmt = stmt.where(Proposal.status == status)
@@ -76,9 +74,7 @@ async def list_proposals(
     if after is not None:
         stmt = stmt.where(after)
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
-    return make_page(
-        [proposal_read(p) for p in rows], page, key=lambda p: newest_first_key(p.proposed_at, p.id)
-    )
+    return make_page([proposal_read(p) for p in rows], page, key=lambda p: newest_first_key(p.proposed_at, p.id))
 
 
 async def _apply(session: AsyncSession, proposal: Proposal, edition_id: uuid.UUID, actor: str) -> None:
@@ -97,9 +93,7 @@ async def _apply(session: AsyncSession, proposal: Proposal, edition_id: uuid.UUI
     if existing is None:
         raise ProposalNotApplicable(f"the draft does not list {proposal.occupation_code}")
     if proposal.action == "remove":
-        await entries.remove_entry(
-            session, edition_id=edition.id, entry_id=existing.id, actor=actor, commit=False
-        )
+        await entries.remove_entry(session, edition_id=edition.id, entry_id=existing.id, actor=actor, commit=False)
     else:
         await entries.update_entry(
             session,
@@ -111,13 +105,9 @@ async def _apply(session: AsyncSession, proposal: Proposal, edition_id: uuid.UUI
         )
 
 
-async def decide(
-    session: AsyncSession, *, proposal_id: uuid.UUID, body: DecisionIn, actor: str
-) -> ProposalRead:
+async def decide(session: AsyncSession, *, proposal_id: uuid.UUID, body: DecisionIn, actor: str) -> ProposalRead:
     """Approve (the change lands in the named draft, all or nothing) or reject; decided once."""
-    proposal = (
-        await session.exec(select(Proposal).where(Proposal.id == proposal_id).with_for_update())
-    ).first()
+    proposal = (await session.exec(select(Proposal).where(Proposal.id == proposal_id).with_for_update())).first()
     if proposal is None:
         raise ProposalNotFound(f"no proposal {proposal_id}")
     if proposal.status != "pending":
@@ -131,8 +121,6 @@ async def decide(
     session.add(proposal)
     await session.flush()
     read = proposal_read(proposal)
-    await emit_event(
-        session, f"catalogue.proposal.{proposal.status}", str(proposal.id), read.model_dump(mode="json")
-    )
+    await emit_event(session, f"catalogue.proposal.{proposal.status}", str(proposal.id), read.model_dump(mode="json"))
     await session.commit()
     return read

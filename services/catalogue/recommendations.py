@@ -63,9 +63,7 @@ def normalised(ev: Evidence, caps: dict[str, Decimal]) -> dict[str, tuple[Decima
         ratio, s_ratio = None, ONE if ev.vacancies > 0 else ZERO
     net = Decimal(max(ev.certificates_issued - ev.certificates_revoked, 0))
     per_vacancy = net / Decimal(ev.vacancies) if ev.vacancies > 0 else None
-    s_supply = (
-        ONE - _clamp(per_vacancy / caps["certificates_per_vacancy"]) if per_vacancy is not None else ZERO
-    )
+    s_supply = ONE - _clamp(per_vacancy / caps["certificates_per_vacancy"]) if per_vacancy is not None else ZERO
     return {
         "vacancy_ratio": (ratio, s_ratio),
         "fill_rate": (ev.fill_rate, ONE - _clamp(ev.fill_rate)),
@@ -205,10 +203,7 @@ async def recommend(session: AsyncSession, *, period: str, as_of: date) -> Recom
             )
         ).all():
             entries.setdefault(e.occupation_code, e)
-    signals = {
-        s.occupation_code: s
-        for s in (await session.exec(select(Signal).where(Signal.period == period))).all()
-    }
+    signals = {s.occupation_code: s for s in (await session.exec(select(Signal).where(Signal.period == period))).all()}
     supply = await _supply(session, period)
     feed = await session.get(FeedCursor, "assessment")
     codes = sorted(set(entries) | set(signals))

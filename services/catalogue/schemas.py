@@ -52,9 +52,7 @@ class ImportRow(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     classification: Annotated[str, StringConstraints(min_length=1, max_length=10)] | None = None
     work_types: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field([], max_length=200)
-    former_codes: list[OccupationCode] = Field(
-        [], max_length=20, description="codes of the previous classification"
-    )
+    former_codes: list[OccupationCode] = Field([], max_length=20, description="codes of the previous classification")
     former_classification: Annotated[str, StringConstraints(min_length=1, max_length=10)] = "2015"
     introduced_on: date | None = None
     major_name: str | None = Field(None, max_length=100)
@@ -138,9 +136,7 @@ class EntryUpdate(Strict):
     min_level: Level | None = None
     industries: list[IndustryCode] | None = Field(None, min_length=1, max_length=20)
     shortage_level: ShortageLevel | None = None
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = (
-        None
-    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = None
     review_by: date | None = None
 
 

@@ -22,15 +22,9 @@ class SignalIn(Strict):
     period: Period
     vacancies: int = Field(ge=0, le=10_000_000)
     job_seekers: int = Field(ge=0, le=10_000_000)
-    median_wage: Decimal = Field(
-        ge=0, le=10_000_000, max_digits=12, decimal_places=2, description="monthly, yuan"
-    )
-    wage_growth: Decimal = Field(
-        ge=-1, le=10, max_digits=7, decimal_places=4, description="year on year, 0.05 = +5%"
-    )
-    fill_rate: Decimal = Field(
-        ge=0, le=1, max_digits=5, decimal_places=4, description="share of vacancies filled"
-    )
+    median_wage: Decimal = Field(ge=0, le=10_000_000, max_digits=12, decimal_places=2, description="monthly, yuan")
+    wage_growth: Decimal = Field(ge=-1, le=10, max_digits=7, decimal_places=4, description="year on year, 0.05 = +5%")
+    fill_rate: Decimal = Field(ge=0, le=1, max_digits=5, decimal_places=4, description="share of vacancies filled")
 
 
 class SignalsResult(BaseModel):
@@ -49,9 +43,7 @@ class RuleIn(Strict):
         Literal["vacancy_ratio", "fill_rate", "wage_growth", "certificate_supply"],
         Annotated[Decimal, Field(ge=0, le=100)],
     ]
-    caps: dict[
-        Literal["vacancy_ratio", "wage_growth", "certificates_per_vacancy"], Annotated[Decimal, Field(gt=0)]
-    ]
+    caps: dict[Literal["vacancy_ratio", "wage_growth", "certificates_per_vacancy"], Annotated[Decimal, Field(gt=0)]]
     thresholds: dict[Literal["add_at", "remove_below"], Annotated[Decimal, Field(ge=0, le=1)]]
     note: str = Field("", max_length=2000)
 

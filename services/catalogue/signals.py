@@ -61,9 +61,7 @@ async def record_signals(
             continue
         if (code, row.period) in seen:
             errors.append(
-                field_error(
-                    ["body", index, "period"], f"same occupation and period as row {seen[code, row.period]}"
-                )
+                field_error(["body", index, "period"], f"same occupation and period as row {seen[code, row.period]}")
             )
         seen[code, row.period] = index
     if errors:

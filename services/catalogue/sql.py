@@ -13,9 +13,7 @@ from services.kit.feed import emit_many
 from .models import SCHEMA
 
 
-async def run(
-    session: AsyncSession, stmt: Executable, params: dict[str, Any] | None = None
-) -> CursorResult[Any]:
+async def run(session: AsyncSession, stmt: Executable, params: dict[str, Any] | None = None) -> CursorResult[Any]:
     conn = await session.connection()
     return await conn.execute(stmt, params or {})
 

@@ -28,7 +28,10 @@ async def get_programme(programme_id: uuid.UUID, session: SessionDep, principal:
 
 
 @router.get("/programmes", response_model=Page[ProgrammeRead])
-async def list_programmes(session: SessionDep, principal: Readers, page: PageDep,
-                          university_org: Annotated[str | None, Query(max_length=100)] = None,
-                          ) -> Page[ProgrammeRead]:
+async def list_programmes(
+    session: SessionDep,
+    principal: Readers,
+    page: PageDep,
+    university_org: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[ProgrammeRead]:
     return await programmes.list_programmes(session, principal=principal, page=page, university_org=university_org)

@@ -9,6 +9,10 @@ from .settings import CreditBankSettings
 
 
 def create_app(settings: CreditBankSettings | None = None) -> FastAPI:
-    return create_service_app(settings or CreditBankSettings(), title="skillpass credit bank", schema="credit_bank",
-                              routers=[router],
-                              description="Learner accounts, outcomes, conversion rules and the credit ledger.")
+    return create_service_app(
+        settings or CreditBankSettings(),
+        title="skillpass credit bank",
+        schema="credit_bank",
+        routers=[router],
+        description="Learner accounts, outcomes, conversion rules and the credit ledger.",
+    )

@@ -29,8 +29,9 @@ class DuplicateProgramme(Conflict):
 async def create_programme(session: AsyncSession, *, principal: Principal, data: ProgrammeCreate) -> ProgrammeRead:
     """A university registers its own programmes; admin any university's (measure 三.4)."""
     principal.require_org(data.university_org)
-    existing = await session.exec(select(Programme).where(Programme.university_org == data.university_org,
-                                                          Programme.code == data.code))
+    existing = await session.exec(
+        select(Programme).where(Programme.university_org == data.university_org, Programme.code == data.code)
+    )
     if existing.first() is not None:
         raise DuplicateProgramme(f"programme {data.code} exists")
     programme = Programme(**data.model_dump())
@@ -38,22 +39,25 @@ async def create_programme(session: AsyncSession, *, principal: Principal, data:
     await session.flush()
     await session.refresh(programme)  # answer with the stored numeric scale, as every later read does
     read = ProgrammeRead.model_validate(programme, from_attributes=True)
-    await emit(session, SCHEMA, "credit_bank.programme.created", f"programme:{programme.id}",
-               read.model_dump(mode="json"))
+    await emit(
+        session, SCHEMA, "credit_bank.programme.created", f"programme:{programme.id}", read.model_dump(mode="json")
+    )
     await session.commit()
     return read
 
 
 async def get_programme(session: AsyncSession, *, principal: Principal, programme_id: uuid.UUID) -> ProgrammeRead:
     programme = await session.get(Programme, programme_id)
-    if programme is None or not (principal.role in ("platform", "service") or principal.owns_org(
-            programme.university_org)):
+    if programme is None or not (
+        principal.role in ("platform", "service") or principal.owns_org(programme.university_org)
+    ):
         raise ProgrammeNotFound()
     return ProgrammeRead.model_validate(programme, from_attributes=True)
 
 
-async def list_programmes(session: AsyncSession, *, principal: Principal, page: PageParams,
-                          university_org: str | None) -> Page[ProgrammeRead]:
+async def list_programmes(
+    session: AsyncSession, *, principal: Principal, page: PageParams, university_org: str | None
+) -> Page[ProgrammeRead]:
     stmt = select(Programme).order_by(col(Programme.id))
     if principal.role == "university":
         university_org = principal.org
@@ -63,5 +67,6 @@ async def list_programmes(session: AsyncSession, *, principal: Principal, page: 
     if after is not None:
         stmt = stmt.where(col(Programme.id) > after)
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
-    return make_page([ProgrammeRead.model_validate(r, from_attributes=True) for r in rows], page,
-                     key=lambda p: str(p.id))
+    return make_page(
+        [ProgrammeRead.model_validate(r, from_attributes=True) for r in rows], page, key=lambda p: str(p.id)
+    )

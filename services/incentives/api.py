@@ -17,8 +17,9 @@ Admin = Annotated[Principal, require_roles("admin")]
 
 
 @router.get("/rulesets", response_model=Page[RuleSetRead])
-async def list_rulesets(session: SessionDep, _: PrincipalDep, page: PageDep,
-                        scheme: Annotated[Scheme | None, Query()] = None) -> Page[RuleSetRead]:
+async def list_rulesets(
+    session: SessionDep, _: PrincipalDep, page: PageDep, scheme: Annotated[Scheme | None, Query()] = None
+) -> Page[RuleSetRead]:
     return await rulesets.list_rulesets(session, page=page, scheme=scheme)
 
 

@@ -9,6 +9,10 @@ from .settings import IncentivesSettings
 
 
 def create_app(settings: IncentivesSettings | None = None) -> FastAPI:
-    return create_service_app(settings or IncentivesSettings(), title="skillpass incentives", schema="incentives",
-                              routers=[router],
-                              description="Rule sets, settlement points, skill subsidies, university performance.")
+    return create_service_app(
+        settings or IncentivesSettings(),
+        title="skillpass incentives",
+        schema="incentives",
+        routers=[router],
+        description="Rule sets, settlement points, skill subsidies, university performance.",
+    )

@@ -39,6 +39,7 @@ class RuleSet(IncentivesTable, table=True):
     effective_from: date
     rules: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     source: str = Field(max_length=500)
-    created_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
-                                        sa_column_kwargs={"server_default": func.now()})
+    created_at: datetime | None = Field(
+        default=None, sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
+    )
     published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

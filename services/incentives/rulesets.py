@@ -47,8 +47,13 @@ async def create_ruleset(session: AsyncSession, *, data: RuleSetCreate) -> RuleS
     session.add(ruleset)
     await session.flush()
     read = _read(ruleset)
-    await emit(session, SCHEMA, "incentives.ruleset.created", f"ruleset:{ruleset.id}",
-               {"id": str(ruleset.id), "scheme": ruleset.scheme, "version": ruleset.version})
+    await emit(
+        session,
+        SCHEMA,
+        "incentives.ruleset.created",
+        f"ruleset:{ruleset.id}",
+        {"id": str(ruleset.id), "scheme": ruleset.scheme, "version": ruleset.version},
+    )
     await session.commit()
     return read
 
@@ -64,9 +69,18 @@ async def publish_ruleset(session: AsyncSession, *, ruleset_id: uuid.UUID) -> Ru
     session.add(ruleset)
     await session.flush()
     read = _read(ruleset)
-    await emit(session, SCHEMA, "incentives.ruleset.published", f"ruleset:{ruleset.id}",
-               {"id": str(ruleset.id), "scheme": ruleset.scheme, "version": ruleset.version,
-                "effective_from": ruleset.effective_from.isoformat()})
+    await emit(
+        session,
+        SCHEMA,
+        "incentives.ruleset.published",
+        f"ruleset:{ruleset.id}",
+        {
+            "id": str(ruleset.id),
+            "scheme": ruleset.scheme,
+            "version": ruleset.version,
+            "effective_from": ruleset.effective_from.isoformat(),
+        },
+    )
     await session.commit()
     return read
 

@@ -97,19 +97,29 @@ def create_service_app(
         await engine.dispose()
 
     # Swagger UI from a CDN is useless on the city's networks: the gateway serves it locally.
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  docs_url="/docs" if docs else None, redoc_url=None,
-                  # Our own Prometheus metrics and JSON logs observe every request; FastAPI's built-in
-                  # OpenTelemetry probe cost ~5% of the gateway's time per request even when idle,
-                  # and its exception logs would carry messages we keep out of logs.
-                  **_no_builtin_telemetry(),
-                  servers=[{"url": f"/api/{settings.name.replace('_', '-')}"}, {"url": "/"}])
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        # Our own Prometheus metrics and JSON logs observe every request; FastAPI's built-in
+        # OpenTelemetry probe cost ~5% of the gateway's time per request even when idle,
+        # and its exception logs would carry messages we keep out of logs.
+        **_no_builtin_telemetry(),
+        servers=[{"url": f"/api/{settings.name.replace('_', '-')}"}, {"url": "/"}],
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.verifier = verifier_from_settings(
-        settings.shared.token_issuer, settings.shared.token_audience, settings.shared.jwks_url,
-        settings.shared.idp_issuer, settings.shared.idp_jwks_url)
+        settings.shared.token_issuer,
+        settings.shared.token_audience,
+        settings.shared.jwks_url,
+        settings.shared.idp_issuer,
+        settings.shared.idp_jwks_url,
+    )
     app.state.schema_head = alembic_head(schema)
     metrics = Metrics(settings.name)
     install_problem_handlers(app)
@@ -147,7 +157,6 @@ def _install_health(app: FastAPI, name: str, schema: str, metrics: Metrics) -> N
         return metrics.render()
 
 
-
 async def warn_connection_budget(app: FastAPI) -> None:
     """Logs a warning when this process, sized like its peers, would pass ``max_connections``.
 
@@ -164,9 +173,16 @@ async def warn_connection_budget(app: FastAPI) -> None:
         return
     peak = s.db_max_replicas * (s.db_pool_size + s.db_max_overflow) * s.db_processes_sharing
     if peak + 10 > limit:
-        log.warning("connection budget: %d processes × %d replicas × (pool %d + overflow %d) + 10 = %d "
-                    "exceeds max_connections %d; lower the pool or raise the limit (skillpass check-connections)",
-                    s.db_processes_sharing, s.db_max_replicas, s.db_pool_size, s.db_max_overflow, peak + 10, limit)
+        log.warning(
+            "connection budget: %d processes × %d replicas × (pool %d + overflow %d) + 10 = %d "
+            "exceeds max_connections %d; lower the pool or raise the limit (skillpass check-connections)",
+            s.db_processes_sharing,
+            s.db_max_replicas,
+            s.db_pool_size,
+            s.db_max_overflow,
+            peak + 10,
+            limit,
+        )
 
 
 async def _readiness(app: FastAPI, schema: str) -> Response:
@@ -178,6 +194,7 @@ async def _readiness(app: FastAPI, schema: str) -> Response:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
     head = app.state.schema_head
     if current != head:
-        return JSONResponse({"status": "unavailable", "database": "ok", "schema": current, "head": head},
-                            status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "database": "ok", "schema": current, "head": head}, status_code=503
+        )
     return JSONResponse({"status": "ready", "database": "ok", "schema": current})

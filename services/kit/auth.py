@@ -60,8 +60,9 @@ class SigningKey:
     @classmethod
     def generate(cls) -> SigningKey:
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         return cls.from_pem(pem)
 
     @classmethod
@@ -99,8 +100,15 @@ def mint_token(
         raise ValueError(f"unknown role {role!r}")
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
-        "iss": issuer, "aud": audience, "sub": sub, "role": role, "scope": " ".join(scopes),
-        "iat": issued, "nbf": issued, "exp": issued + ttl_s, "jti": uuid.uuid4().hex,
+        "iss": issuer,
+        "aud": audience,
+        "sub": sub,
+        "role": role,
+        "scope": " ".join(scopes),
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl_s,
+        "jti": uuid.uuid4().hex,
     }
     if org is not None:
         claims["org"] = org
@@ -110,8 +118,7 @@ def mint_token(
 
 def sign_jwt(key: SigningKey, claims: dict[str, Any], *, typ: str) -> str:
     """Any claims set as a compact ES256 JWS with ``kid`` and ``typ`` (e.g. ``vc+jwt``) headers."""
-    return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM,
-                          headers={"kid": key.kid, "typ": typ}))
+    return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}))
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,14 @@ class Principal:
 class KeySource:
     """Public keys by kid, fetched from a JWKS URL, cached, refreshed on an unknown kid."""
 
-    def __init__(self, jwks_url: str | None = None, *, static: Iterable[dict[str, str]] = (),
-                 min_refresh_s: float = 5.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        jwks_url: str | None = None,
+        *,
+        static: Iterable[dict[str, str]] = (),
+        min_refresh_s: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.jwks_url = jwks_url
         self._keys: dict[str, dict[str, str]] = {k["kid"]: k for k in static}
         self._fetched_at = 0.0
@@ -186,8 +199,9 @@ class KeySource:
 class Verifier:
     """Verifies tokens from one or more trusted issuers, each with its own key source."""
 
-    def __init__(self, *, audience: str, issuers: dict[str, KeySource], leeway_s: int = 30,
-                 cache_size: int = 10_000) -> None:
+    def __init__(
+        self, *, audience: str, issuers: dict[str, KeySource], leeway_s: int = 30, cache_size: int = 10_000
+    ) -> None:
         self.audience = audience
         self.issuers = issuers
         self.leeway_s = leeway_s
@@ -224,9 +238,19 @@ class Verifier:
             raise Unauthorized("unknown signing key")
         try:
             claims = jwt.decode(
-                token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=unverified.get("iss"),
-                options={"require_exp": True, "require_iat": True, "require_iss": True, "require_aud": True,
-                         "require_sub": True, "leeway": self.leeway_s},
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=unverified.get("iss"),
+                options={
+                    "require_exp": True,
+                    "require_iat": True,
+                    "require_iss": True,
+                    "require_aud": True,
+                    "require_sub": True,
+                    "leeway": self.leeway_s,
+                },
             )
         except JOSEError as exc:
             raise Unauthorized("invalid token") from exc
@@ -236,8 +260,13 @@ class Verifier:
         if role == "university" and not claims.get("org"):
             raise Unauthorized("a university token must carry org")
         scope = claims.get("scope") or ""
-        principal = Principal(sub=str(claims["sub"]), role=str(role), org=claims.get("org"),
-                              scopes=frozenset(str(scope).split()), token_id=claims.get("jti"))
+        principal = Principal(
+            sub=str(claims["sub"]),
+            role=str(role),
+            org=claims.get("org"),
+            scopes=frozenset(str(scope).split()),
+            token_id=claims.get("jti"),
+        )
         return principal, float(claims["exp"])
 
 
@@ -268,8 +297,9 @@ def require_roles(*roles: str) -> Any:
     return Depends(_dep)
 
 
-def verifier_from_settings(issuer: str, audience: str, jwks_url: str,
-                           idp_issuer: str | None = None, idp_jwks_url: str | None = None) -> Verifier:
+def verifier_from_settings(
+    issuer: str, audience: str, jwks_url: str, idp_issuer: str | None = None, idp_jwks_url: str | None = None
+) -> Verifier:
     issuers = {issuer: KeySource(jwks_url)}
     if idp_issuer and idp_jwks_url:
         issuers[idp_issuer] = KeySource(idp_jwks_url)

@@ -60,7 +60,8 @@ def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
     # txid is declared before id: defaults are evaluated in column order, so the transaction
     # id is taken before the sequence value.
     events = Table(
-        "events", metadata,
+        "events",
+        metadata,
         Column("txid", XID8(), nullable=False, server_default=text("pg_current_xact_id()")),
         Column("id", BigInteger, Identity(always=False), primary_key=True),
         Column("type", String(100), nullable=False),
@@ -70,7 +71,8 @@ def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
         Index("ix_events_txid_id", "txid", "id"),
     )
     horizon = Table(
-        "events_horizon", metadata,
+        "events_horizon",
+        metadata,
         Column("singleton", BigInteger, primary_key=True, server_default=text("1")),
         Column("txid", XID8(), nullable=False),
         Column("id", BigInteger, nullable=False),
@@ -91,25 +93,30 @@ class EventPage(BaseModel):
     next_cursor: str | None
 
 
-async def emit(session: AsyncSession | AsyncConnection, schema: str, type_: str, subject: str,
-               data: dict[str, Any]) -> None:
+async def emit(
+    session: AsyncSession | AsyncConnection, schema: str, type_: str, subject: str, data: dict[str, Any]
+) -> None:
     """Writes one event in the caller's transaction: it commits or rolls back with the change."""
     await emit_many(session, schema, [(type_, subject, data)])
 
 
-async def emit_many(session: AsyncSession | AsyncConnection, schema: str,
-                    events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+async def emit_many(
+    session: AsyncSession | AsyncConnection, schema: str, events: Sequence[tuple[str, str, dict[str, Any]]]
+) -> None:
     if not events:
         return
     stmt = text(
         f"INSERT INTO {schema}.events (type, subject, data) "
         "SELECT * FROM unnest(CAST(:types AS text[]), CAST(:subjects AS text[]), CAST(:datas AS jsonb[]))"
     )
-    await session.execute(stmt, {
-        "types": [e[0] for e in events],
-        "subjects": [e[1] for e in events],
-        "datas": [json.dumps(e[2], default=str, ensure_ascii=False) for e in events],
-    })
+    await session.execute(
+        stmt,
+        {
+            "types": [e[0] for e in events],
+            "subjects": [e[1] for e in events],
+            "datas": [json.dumps(e[2], default=str, ensure_ascii=False) for e in events],
+        },
+    )
 
 
 def parse_cursor(after: str | None) -> tuple[int, int] | None:
@@ -121,12 +128,12 @@ def parse_cursor(after: str | None) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
-async def read_events(session: AsyncSession | AsyncConnection, schema: str, after: str | None,
-                      limit: int) -> EventPage:
+async def read_events(session: AsyncSession | AsyncConnection, schema: str, after: str | None, limit: int) -> EventPage:
     """Events after the cursor, in (transaction, id) order, never past a still-open transaction."""
     cursor = parse_cursor(after)
-    horizon = (await session.execute(text(
-        f"SELECT txid::text::bigint, id FROM {schema}.events_horizon WHERE singleton = 1"))).first()
+    horizon = (
+        await session.execute(text(f"SELECT txid::text::bigint, id FROM {schema}.events_horizon WHERE singleton = 1"))
+    ).first()
     if horizon is not None:
         h = (int(horizon[0]), int(horizon[1]))
         if cursor is not None and cursor < h:
@@ -134,15 +141,20 @@ async def read_events(session: AsyncSession | AsyncConnection, schema: str, afte
         if cursor is None:
             cursor = h
     start = cursor or (0, 0)
-    rows = (await session.execute(text(
-        f"SELECT txid::text::bigint AS txid, id, type, occurred_at, subject, data FROM {schema}.events "
-        "WHERE (txid, id) > (CAST(:t AS xid8), :i) "
-        # The reader's own open transaction is the one exception: a use case (or a test) that
-        # reads the feed inside its transaction sees what it wrote. Feed routes never write.
-        "AND (txid < pg_snapshot_xmin(pg_current_snapshot()) OR txid = pg_current_xact_id_if_assigned()) "
-        "ORDER BY txid, id LIMIT :n"), {"t": start[0], "i": start[1], "n": limit})).all()
-    events = [Event(id=r.id, type=r.type, occurred_at=r.occurred_at, subject=r.subject, data=r.data)
-              for r in rows]
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT txid::text::bigint AS txid, id, type, occurred_at, subject, data FROM {schema}.events "
+                "WHERE (txid, id) > (CAST(:t AS xid8), :i) "
+                # The reader's own open transaction is the one exception: a use case (or a test) that
+                # reads the feed inside its transaction sees what it wrote. Feed routes never write.
+                "AND (txid < pg_snapshot_xmin(pg_current_snapshot()) OR txid = pg_current_xact_id_if_assigned()) "
+                "ORDER BY txid, id LIMIT :n"
+            ),
+            {"t": start[0], "i": start[1], "n": limit},
+        )
+    ).all()
+    events = [Event(id=r.id, type=r.type, occurred_at=r.occurred_at, subject=r.subject, data=r.data) for r in rows]
     last = (int(rows[-1].txid), int(rows[-1].id)) if rows else start
     next_cursor = f"{last[0]}-{last[1]}" if last != (0, 0) else after
     return EventPage(events=events, next_cursor=next_cursor)
@@ -150,20 +162,28 @@ async def read_events(session: AsyncSession | AsyncConnection, schema: str, afte
 
 async def prune(conn: AsyncConnection, schema: str, older_than: datetime) -> int:
     """Drops events older than the given instant (only below xmin) and moves the horizon."""
-    last = (await conn.execute(text(
-        f"SELECT txid::text::bigint, id FROM {schema}.events WHERE occurred_at < :t "
-        "AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1"),
-        {"t": older_than})).first()
+    last = (
+        await conn.execute(
+            text(
+                f"SELECT txid::text::bigint, id FROM {schema}.events WHERE occurred_at < :t "
+                "AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1"
+            ),
+            {"t": older_than},
+        )
+    ).first()
     if last is None:
         return 0
-    res = await conn.execute(text(
-        f"DELETE FROM {schema}.events WHERE (txid, id) <= (CAST(:t AS xid8), :i)"),
-        {"t": last[0], "i": last[1]})
-    await conn.execute(text(
-        f"INSERT INTO {schema}.events_horizon (singleton, txid, id) "
-        "VALUES (1, CAST(:t AS xid8), :i) "
-        "ON CONFLICT (singleton) DO UPDATE SET txid = excluded.txid, id = excluded.id"),
-        {"t": last[0], "i": last[1]})
+    res = await conn.execute(
+        text(f"DELETE FROM {schema}.events WHERE (txid, id) <= (CAST(:t AS xid8), :i)"), {"t": last[0], "i": last[1]}
+    )
+    await conn.execute(
+        text(
+            f"INSERT INTO {schema}.events_horizon (singleton, txid, id) "
+            "VALUES (1, CAST(:t AS xid8), :i) "
+            "ON CONFLICT (singleton) DO UPDATE SET txid = excluded.txid, id = excluded.id"
+        ),
+        {"t": last[0], "i": last[1]},
+    )
     return int(getattr(res, "rowcount", 0) or 0)
 
 

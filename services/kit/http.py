@@ -13,9 +13,17 @@ from .problems import UpstreamTimeout, UpstreamUnavailable
 class ServiceClient:
     """Calls another service with a service token and the current request id."""
 
-    def __init__(self, name: str, base_url: str, *, token_provider: Any = None, timeout_s: float = 5.0,
-                 connect_timeout_s: float = 2.0, transport: httpx.AsyncBaseTransport | None = None,
-                 max_connections: int = 50) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        token_provider: Any = None,
+        timeout_s: float = 5.0,
+        connect_timeout_s: float = 2.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 50,
+    ) -> None:
         self.name = name
         self._token_provider = token_provider
         self._client = httpx.AsyncClient(
@@ -53,8 +61,15 @@ class ServiceClient:
 class ClientCredentials:
     """Gets and caches a token from the gateway's ``/auth/token`` (client-credentials grant)."""
 
-    def __init__(self, token_url: str, client_id: str, client_secret: str, *, timeout_s: float = 5.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.token_url = token_url
         self._transport = transport
         self._auth = (client_id, client_secret)
@@ -68,8 +83,7 @@ class ClientCredentials:
         if self._token is None or time.monotonic() > self._expires_at - 60:
             try:
                 async with httpx.AsyncClient(timeout=self._timeout_s, transport=self._transport) as client:
-                    resp = await client.post(self.token_url, data={"grant_type": "client_credentials"},
-                                             auth=self._auth)
+                    resp = await client.post(self.token_url, data={"grant_type": "client_credentials"}, auth=self._auth)
             except httpx.HTTPError as exc:
                 raise UpstreamUnavailable("the token endpoint is unreachable") from exc
             if resp.status_code != 200:
@@ -80,12 +94,23 @@ class ClientCredentials:
         return self._token
 
 
-def service_client(settings: Any, name: str, base_url: str,
-                   transport: httpx.AsyncBaseTransport | None = None) -> ServiceClient:
+def service_client(
+    settings: Any, name: str, base_url: str, transport: httpx.AsyncBaseTransport | None = None
+) -> ServiceClient:
     """A client for another service that authenticates as this service (client credentials)."""
     provider = None
     if settings.client_id and settings.client_secret:
-        provider = ClientCredentials(settings.shared.token_url, settings.client_id, settings.client_secret,
-                                     timeout_s=settings.shared.http_timeout_s)
-    return ServiceClient(name, base_url, token_provider=provider, timeout_s=settings.shared.http_timeout_s,
-                         connect_timeout_s=settings.shared.http_connect_timeout_s, transport=transport)
+        provider = ClientCredentials(
+            settings.shared.token_url,
+            settings.client_id,
+            settings.client_secret,
+            timeout_s=settings.shared.http_timeout_s,
+        )
+    return ServiceClient(
+        name,
+        base_url,
+        token_provider=provider,
+        timeout_s=settings.shared.http_timeout_s,
+        connect_timeout_s=settings.shared.http_connect_timeout_s,
+        transport=transport,
+    )

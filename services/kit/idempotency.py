@@ -23,7 +23,8 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 def idempotency_table(metadata: MetaData) -> Table:
     return Table(
-        "idempotency_keys", metadata,
+        "idempotency_keys",
+        metadata,
         Column("principal", String(200), nullable=False),
         Column("key", String(200), nullable=False),
         Column("request_hash", String(64), nullable=False),
@@ -39,26 +40,43 @@ def request_hash(payload: Any) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-async def claim(session: AsyncSession, schema: str, *, principal: str, key: str,
-                body_hash: str) -> tuple[int, Any] | None:
+async def claim(
+    session: AsyncSession, schema: str, *, principal: str, key: str, body_hash: str
+) -> tuple[int, Any] | None:
     """Claims ``key`` in the current transaction; returns a stored ``(status, body)`` to replay."""
-    inserted = (await session.execute(text(
-        f"INSERT INTO {schema}.idempotency_keys (principal, key, request_hash) VALUES (:p, :k, :h) "
-        "ON CONFLICT DO NOTHING RETURNING 1"), {"p": principal, "k": key, "h": body_hash})).first()
+    inserted = (
+        await session.execute(
+            text(
+                f"INSERT INTO {schema}.idempotency_keys (principal, key, request_hash) VALUES (:p, :k, :h) "
+                "ON CONFLICT DO NOTHING RETURNING 1"
+            ),
+            {"p": principal, "k": key, "h": body_hash},
+        )
+    ).first()
     if inserted is not None:
         return None
-    row = (await session.execute(text(
-        f"SELECT request_hash, status_code, response FROM {schema}.idempotency_keys "
-        "WHERE principal = :p AND key = :k"), {"p": principal, "k": key})).one()
+    row = (
+        await session.execute(
+            text(
+                f"SELECT request_hash, status_code, response FROM {schema}.idempotency_keys "
+                "WHERE principal = :p AND key = :k"
+            ),
+            {"p": principal, "k": key},
+        )
+    ).one()
     if row.request_hash != body_hash:
-        raise InvalidInput("This Idempotency-Key was used with another request body",
-                           errors=[field_error(["header", "Idempotency-Key"], "reused with a different body")])
+        raise InvalidInput(
+            "This Idempotency-Key was used with another request body",
+            errors=[field_error(["header", "Idempotency-Key"], "reused with a different body")],
+        )
     return int(row.status_code), row.response
 
 
-async def complete(session: AsyncSession, schema: str, *, principal: str, key: str, status: int,
-                   body: Any) -> None:
-    await session.execute(text(
-        f"UPDATE {schema}.idempotency_keys SET status_code = :s, response = CAST(:b AS jsonb) "
-        "WHERE principal = :p AND key = :k"),
-        {"s": status, "b": json.dumps(body, default=str, ensure_ascii=False), "p": principal, "k": key})
+async def complete(session: AsyncSession, schema: str, *, principal: str, key: str, status: int, body: Any) -> None:
+    await session.execute(
+        text(
+            f"UPDATE {schema}.idempotency_keys SET status_code = :s, response = CAST(:b AS jsonb) "
+            "WHERE principal = :p AND key = :k"
+        ),
+        {"s": status, "b": json.dumps(body, default=str, ensure_ascii=False), "p": principal, "k": key},
+    )

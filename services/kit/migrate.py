@@ -73,16 +73,19 @@ def run_env(schema: str, target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_async_engine(context.config.get_main_option("sqlalchemy.url") or "",
-                                     poolclass=pool.NullPool)
+        engine = create_async_engine(context.config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
         async with engine.connect() as conn:
             await conn.run_sync(do_run)
             await conn.commit()
         await engine.dispose()
 
     if context.is_offline_mode():
-        context.configure(url=context.config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                          version_table_schema=schema, literal_binds=True)
+        context.configure(
+            url=context.config.get_main_option("sqlalchemy.url"),
+            target_metadata=target_metadata,
+            version_table_schema=schema,
+            literal_binds=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -25,8 +25,9 @@ def normalise_id_number(value: str) -> str:
 
 def learner_id(id_number: str, secret: str) -> str:
     """``lrn_`` + 32 hex chars of HMAC-SHA256 over the normalised number."""
-    digest = hmac.new(_key_bytes(secret, b"learner-id"), normalise_id_number(id_number).encode(),
-                      hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        _key_bytes(secret, b"learner-id"), normalise_id_number(id_number).encode(), hashlib.sha256
+    ).hexdigest()
     return "lrn_" + digest[:32]
 
 

@@ -115,12 +115,20 @@ def field_error(loc: list[str | int] | tuple[str | int, ...], msg: str) -> dict[
 
 
 def problem_response(problem: Problem) -> JSONResponse:
-    return JSONResponse(problem.body(), status_code=problem.status, media_type=MEDIA_TYPE,
-                        headers=problem.headers or None)
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers or None
+    )
 
 
-_HTTP_TYPES = {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone,
-               413: PayloadTooLarge, 429: RateLimited}
+_HTTP_TYPES = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    413: PayloadTooLarge,
+    429: RateLimited,
+}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -150,6 +158,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = {"type": PROBLEM_BASE + "internal", "title": "Internal server error", "status": 500,
-                "detail": "An unexpected error occurred; it has been logged with the request id."}
+        body = {
+            "type": PROBLEM_BASE + "internal",
+            "title": "Internal server error",
+            "status": 500,
+            "detail": "An unexpected error occurred; it has been logged with the request id.",
+        }
         return JSONResponse(body, status_code=500, media_type=MEDIA_TYPE)

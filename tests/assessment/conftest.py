@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from services.assessment.app import create_app
 from services.assessment.settings import AssessmentSettings
 from services.kit.auth import SigningKey
-from services.kit.testing import app_client, shared_settings_for_tests
 from tests.assessment.asm_support import FakeCatalogue
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from services.kit.testing import app_client
 from tests.assessment.asm_support import events, make_body, record, upload
+from tests.support.fixtures import app_client
 
 
 async def test_idempotent_replay_gives_the_first_answer(client: Any, tokens: Any) -> None:
@@ -28,9 +28,7 @@ async def test_idempotent_replay_gives_the_first_answer(client: Any, tokens: Any
 async def test_resent_external_ids_are_duplicates_not_new_records(client: Any, tokens: Any) -> None:
     body = await make_body(client, tokens)
     first = (await upload(client, tokens, body["id"], [record("d1"), record("d2", theory=0)])).json()
-    second = (
-        await upload(client, tokens, body["id"], [record("d1"), record("d2", theory=0), record("d3")])
-    ).json()
+    second = (await upload(client, tokens, body["id"], [record("d1"), record("d2", theory=0), record("d3")])).json()
     assert (second["accepted"], second["duplicates"], second["rejected"]) == (1, 2, 0)
     for before, after in zip(first["rows"], second["rows"][:2], strict=True):
         assert after["status"] == "duplicate"
@@ -46,25 +44,17 @@ async def test_resent_external_ids_are_duplicates_not_new_records(client: Any, t
 async def test_get_batch_and_tenant_isolation(client: Any, tokens: Any) -> None:
     body = await make_body(client, tokens)
     answer = (await upload(client, tokens, body["id"], [record("g1")])).json()
-    r = await client.get(
-        f"/v1/batches/{answer['batch_id']}", headers=tokens.headers("university", org="univ-a")
-    )
+    r = await client.get(f"/v1/batches/{answer['batch_id']}", headers=tokens.headers("university", org="univ-a"))
     assert r.status_code == 200
     assert r.json() == answer
-    r = await client.get(
-        f"/v1/batches/{answer['batch_id']}", headers=tokens.headers("university", org="univ-b")
-    )
+    r = await client.get(f"/v1/batches/{answer['batch_id']}", headers=tokens.headers("university", org="univ-b"))
     assert r.status_code == 404
 
 
-async def test_events_carry_what_consumers_need_and_no_personal_data(
-    client: Any, tokens: Any, app: Any
-) -> None:
+async def test_events_carry_what_consumers_need_and_no_personal_data(client: Any, tokens: Any, app: Any) -> None:
     body = await make_body(client, tokens)
     rec = record("e1", name="欧阳娜娜")
-    answer = (
-        await upload(client, tokens, body["id"], [rec, record("e2", code="6-25-02-05", theory=1)])
-    ).json()
+    answer = (await upload(client, tokens, body["id"], [rec, record("e2", code="6-25-02-05", theory=1)])).json()
     number = answer["rows"][0]["certificate_number"]
     issued = await events(app, prefix="assessment.certificate.issued", subject=f"certificate:{number}")
     assert len(issued) == 1
@@ -93,9 +83,7 @@ async def test_events_carry_what_consumers_need_and_no_personal_data(
     assert "欧阳娜娜" not in dumped
 
 
-async def test_concurrent_batches_never_share_a_number(
-    app: Any, test_db: Any, signing_key: Any, tokens: Any
-) -> None:
+async def test_concurrent_batches_never_share_a_number(app: Any, test_db: Any, signing_key: Any, tokens: Any) -> None:
     """Committed work in a unique org: two batches at once on one body, numbers disjoint and gapless."""
     org = f"univ-conc-{uuid.uuid4().hex[:8]}"
     async with app_client(app, test_db.engine("assessment"), signing_key, rollback=False) as c:
@@ -124,8 +112,9 @@ async def test_one_universitys_upload_never_rewrites_what_another_sees(client: A
         return [r["candidate"]["name"] for r in answer.json()["items"]]
 
     seen_by_a = await client.get(f"/v1/records?body_id={own['id']}", headers=tokens.headers("university", org="univ-a"))
-    seen_by_b = await client.get(f"/v1/records?body_id={social['id']}",
-                                 headers=tokens.headers("university", org="univ-b"))
+    seen_by_b = await client.get(
+        f"/v1/records?body_id={social['id']}", headers=tokens.headers("university", org="univ-b")
+    )
     assert names(seen_by_a) == ["张三"]
     assert names(seen_by_b) == ["张叁"]
     # Same person, same learner_id across both.
@@ -138,14 +127,21 @@ async def test_concurrent_filing_of_one_credit_code_is_one_201_and_one_409(
     """Check-then-insert races on the unique index: the loser gets 409, never a 500."""
     from tests.assessment.asm_support import make_uscc, unique
 
-    body = {"name": "并发 评价机构", "uscc": make_uscc(unique()), "kind": "social", "university_org": None,
-            "district": "闵行区"}
+    body = {
+        "name": "并发 评价机构",
+        "uscc": make_uscc(unique()),
+        "kind": "social",
+        "university_org": None,
+        "district": "闵行区",
+    }
     async with app_client(app, test_db.engine("assessment"), signing_key, rollback=False) as c:
-        answers = await asyncio.gather(*(c.post("/v1/bodies", json=body, headers=tokens.headers("admin"))
-                                         for _ in range(4)))
+        answers = await asyncio.gather(
+            *(c.post("/v1/bodies", json=body, headers=tokens.headers("admin")) for _ in range(4))
+        )
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
     assert {a.json()["type"] for a in answers if a.status_code == 409} == {
-        "https://skillpass.sh.gov.cn/problems/duplicate-body"}
+        "https://skillpass.sh.gov.cn/problems/duplicate-body"
+    }
 
 
 async def test_exhausted_serials_are_a_409_not_a_500(client: Any, tokens: Any) -> None:
@@ -156,9 +152,13 @@ async def test_exhausted_serials_are_a_409_not_a_500(client: Any, tokens: Any) -
     body = await make_body(client, tokens)
     sequence = (await client.get(f"/v1/bodies/{body['id']}", headers=tokens.headers("admin"))).json()["sequence"]
     async with client._transport.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
-        await session.execute(text(
-            "INSERT INTO assessment.certificate_serials (body_sequence, issue_year, level, next_serial) "
-            "VALUES (:s, :y, 4, 999999)"), {"s": sequence, "y": today_in_shanghai().year % 100})
+        await session.execute(
+            text(
+                "INSERT INTO assessment.certificate_serials (body_sequence, issue_year, level, next_serial) "
+                "VALUES (:s, :y, 4, 999999)"
+            ),
+            {"s": sequence, "y": today_in_shanghai().year % 100},
+        )
         await session.commit()
     r = await upload(client, tokens, body["id"], [record("last"), record("one-too-many")])
     assert r.status_code == 409, r.text

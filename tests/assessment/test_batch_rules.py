@@ -122,9 +122,7 @@ async def test_work_type_in_scope_narrows_it(client: Any, tokens: Any) -> None:
     assert [row["status"] for row in r.json()["rows"]] == ["accepted", "rejected", "rejected"]
 
 
-async def test_shape_errors_are_all_reported_per_row_without_echoing_the_id_number(
-    client: Any, tokens: Any
-) -> None:
+async def test_shape_errors_are_all_reported_per_row_without_echoing_the_id_number(client: Any, tokens: Any) -> None:
     body = await make_body(client, tokens)
     bad_id = make_id_number(unique())
     bad_id = bad_id[:-1] + ("1" if bad_id[-1] != "1" else "2")
@@ -173,9 +171,7 @@ async def test_social_body_assesses_other_schools_and_any_year(client: Any, toke
 
 async def test_all_or_nothing_stores_nothing_when_a_row_fails(client: Any, tokens: Any) -> None:
     body = await make_body(client, tokens)
-    r = await upload(
-        client, tokens, body["id"], [record("a1"), record("a2", school="univ-b")], mode="all_or_nothing"
-    )
+    r = await upload(client, tokens, body["id"], [record("a1"), record("a2", school="univ-b")], mode="all_or_nothing")
     assert r.status_code == 422
     problem = r.json()
     assert problem["type"].endswith("batch-rejected")
@@ -193,9 +189,7 @@ async def test_all_or_nothing_stores_nothing_when_a_row_fails(client: Any, token
     assert r.json()["rows"][0]["status"] == "accepted"
 
 
-async def test_catalogue_down_fails_fast_and_stores_nothing(
-    client: Any, tokens: Any, catalogue: FakeCatalogue
-) -> None:
+async def test_catalogue_down_fails_fast_and_stores_nothing(client: Any, tokens: Any, catalogue: FakeCatalogue) -> None:
     body = await make_body(client, tokens)
     catalogue.down = True
     r = await upload(client, tokens, body["id"], [record("d1")])

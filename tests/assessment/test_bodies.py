@@ -116,19 +116,13 @@ async def test_suspend_then_revoke_filing_with_events(client: Any, tokens: Any, 
     body = await make_body(client, tokens)
     fid = body["filing"]["id"]
     admin = tokens.headers("admin")
-    r = await client.post(
-        f"/v1/bodies/{body['id']}/filings/{fid}/suspend", headers=admin, json={"reason": "整改"}
-    )
+    r = await client.post(f"/v1/bodies/{body['id']}/filings/{fid}/suspend", headers=admin, json={"reason": "整改"})
     assert r.status_code == 200
     assert r.json()["status"] == "suspended"
     assert r.json()["status_reason"] == "整改"
-    r = await client.post(
-        f"/v1/bodies/{body['id']}/filings/{fid}/suspend", headers=admin, json={"reason": "again"}
-    )
+    r = await client.post(f"/v1/bodies/{body['id']}/filings/{fid}/suspend", headers=admin, json={"reason": "again"})
     assert r.status_code == 409
-    r = await client.post(
-        f"/v1/bodies/{body['id']}/filings/{fid}/revoke", headers=admin, json={"reason": "违规"}
-    )
+    r = await client.post(f"/v1/bodies/{body['id']}/filings/{fid}/revoke", headers=admin, json={"reason": "违规"})
     assert r.json()["status"] == "revoked"
     types = [e["type"] for e in await events(app) if e["subject"] in (f"body:{body['id']}", f"filing:{fid}")]
     assert types == [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.kit.pii import learner_id
-from services.kit.testing import TEST_SECRET
 from tests.assessment.asm_support import events, make_body, record, upload
+from tests.support.fixtures import TEST_SECRET
 
 
 async def _issued(
@@ -74,9 +74,7 @@ async def test_suspend_reinstate_revoke_with_events(client: Any, tokens: Any, ap
     assert (
         await client.post(f"/v1/certificates/{number}/suspend", headers=other, json={"reason": "nope"})
     ).status_code == 404
-    r = await client.post(
-        f"/v1/certificates/{number}/revoke", headers=tokens.headers("admin"), json={"reason": "舞弊"}
-    )
+    r = await client.post(f"/v1/certificates/{number}/revoke", headers=tokens.headers("admin"), json={"reason": "舞弊"})
     assert r.json()["status"] == "revoked"
     seen = await events(app, prefix="assessment.certificate.", subject=f"certificate:{number}")
     assert [e["type"] for e in seen] == [
@@ -97,9 +95,7 @@ async def test_records_mask_id_numbers_except_for_owner_and_admin(client: Any, t
     for headers in (tokens.headers("university", org="univ-a"), tokens.headers("admin")):
         items = (await client.get(f"/v1/records?learner_id={lid}", headers=headers)).json()["items"]
         assert [i["candidate"]["id_number"] for i in items] == [raw]
-    items = (await client.get(f"/v1/records?learner_id={lid}", headers=tokens.headers("platform"))).json()[
-        "items"
-    ]
+    items = (await client.get(f"/v1/records?learner_id={lid}", headers=tokens.headers("platform"))).json()["items"]
     assert items[0]["candidate"]["id_number"] == raw[:3] + "*" * 11 + raw[-4:]
     assert items[0]["theory_score"] == "80.0"
     assert items[0]["passed"] is True
@@ -120,9 +116,7 @@ async def test_record_filters(client: Any, tokens: Any) -> None:
     admin = tokens.headers("admin")
     q = f"/v1/records?body_id={body['id']}"
     assert len((await client.get(q, headers=admin)).json()["items"]) == 3
-    assert [
-        i["external_id"] for i in (await client.get(q + "&passed=false", headers=admin)).json()["items"]
-    ] == ["f2"]
+    assert [i["external_id"] for i in (await client.get(q + "&passed=false", headers=admin)).json()["items"]] == ["f2"]
     got = (await client.get(q + "&occupation_code=2-02-38-01", headers=admin)).json()["items"]
     assert [i["external_id"] for i in got] == ["f3"]
     page = (await client.get(q + "&limit=2", headers=admin)).json()
@@ -157,9 +151,7 @@ async def test_verification(client: Any, tokens: Any) -> None:
         "body_name": None,
         "holder_name_masked": None,
     }
-    unknown = await client.get(
-        "/v1/verify", params={"number": "Y0000319999992640000001", "name": "李小龙"}, headers=ip
-    )
+    unknown = await client.get("/v1/verify", params={"number": "Y0000319999992640000001", "name": "李小龙"}, headers=ip)
     assert unknown.json()["found"] is False
 
 

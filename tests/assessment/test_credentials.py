@@ -11,8 +11,8 @@ from jose import jwt
 
 from services.assessment.status_lists import LIST_SIZE, encode_bits
 from services.kit.pii import learner_id
-from services.kit.testing import TEST_SECRET
 from tests.assessment.asm_support import make_body, record, upload
+from tests.support.fixtures import TEST_SECRET
 
 VC_JWT = "application/vc+jwt"
 
@@ -89,7 +89,8 @@ async def test_the_holder_gets_a_signed_open_badge_credential(client: Any, token
         assert entry["type"] == "BitstringStatusListEntry"
         assert isinstance(entry["statusListIndex"], str)
         assert entry["statusListCredential"].startswith(
-            f"http://127.0.0.1:8000/api/assessment/v1/status-lists/{entry['statusPurpose']}-")
+            f"http://127.0.0.1:8000/api/assessment/v1/status-lists/{entry['statusPurpose']}-"
+        )
         assert entry["id"] == f"{entry['statusListCredential']}#{entry['statusListIndex']}"
     # Neither the ID number nor the full name, anywhere in the token.
     text = json.dumps(vc, ensure_ascii=False)

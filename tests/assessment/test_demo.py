@@ -8,7 +8,7 @@ from sqlalchemy import text
 from stdnum.cn import ric
 
 from services.assessment.demo import _id_number, load_demo
-from services.kit.testing import TEST_SECRET, rolled_back
+from tests.support.fixtures import TEST_SECRET, rolled_back
 
 
 async def test_demo_is_valid_and_idempotent(test_db: Any) -> None:

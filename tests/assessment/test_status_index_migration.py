@@ -29,15 +29,20 @@ async def test_existing_certificates_are_numbered_in_issue_order(pg_server: str,
     engine = create_async_engine(url)
     body = uuid.uuid4()
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO assessment.bodies (id, name, uscc, kind, university_org, district) "
-            "VALUES (:b, 'x', '91310000000000001X', 'employer', 'univ-a', '闵行区')"), {"b": body})
+        await conn.execute(
+            text(
+                "INSERT INTO assessment.bodies (id, name, uscc, kind, university_org, district) "
+                "VALUES (:b, 'x', '91310000000000001X', 'employer', 'univ-a', '闵行区')"
+            ),
+            {"b": body},
+        )
         for number, issued in (("Y3", date(2026, 3, 1)), ("Y1", date(2026, 1, 1)), ("Y2", date(2026, 1, 1))):
             await conn.execute(text(CERT), {"n": number, "b": body, "d": issued})
     await asyncio.to_thread(migrate.upgrade, "assessment", url)
     async with engine.begin() as conn:
         await conn.execute(text(CERT), {"n": "Y4", "b": body, "d": date(2026, 4, 1)})
-        rows = (await conn.execute(text(
-            "SELECT number, status_index FROM assessment.certificates ORDER BY status_index"))).all()
+        rows = (
+            await conn.execute(text("SELECT number, status_index FROM assessment.certificates ORDER BY status_index"))
+        ).all()
     await engine.dispose()
     assert [tuple(r) for r in rows] == [("Y1", 0), ("Y2", 1), ("Y3", 2), ("Y4", 3)]

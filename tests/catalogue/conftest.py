@@ -7,7 +7,7 @@ import pytest
 
 from services.catalogue.app import create_app
 from services.catalogue.settings import CatalogueSettings
-from services.kit.testing import app_client, shared_settings_for_tests
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 
 @pytest.fixture(scope="session")

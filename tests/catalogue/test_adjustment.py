@@ -49,9 +49,7 @@ def test_score_hand_computed():
     assert classify(score, in_catalogue=True, review_due=True, thresholds=THRESHOLDS)[0] == "review"
     assert classify(Decimal("0.2"), in_catalogue=True, review_due=False, thresholds=THRESHOLDS)[0] == "remove"
     assert classify(Decimal("0.2"), in_catalogue=False, review_due=False, thresholds=THRESHOLDS)[0] == "keep"
-    assert (
-        classify(Decimal("0.5"), in_catalogue=False, review_due=False, thresholds=THRESHOLDS)[0] == "review"
-    )
+    assert classify(Decimal("0.5"), in_catalogue=False, review_due=False, thresholds=THRESHOLDS)[0] == "review"
 
 
 def test_score_edges_no_job_seekers_no_vacancies():
@@ -65,9 +63,7 @@ def test_score_edges_no_job_seekers_no_vacancies():
 
 
 async def test_recommendations_on_demo_signals_say_supply_is_zero(client, admin, demo):
-    r = await client.get(
-        "/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-26"}, headers=admin
-    )
+    r = await client.get("/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-26"}, headers=admin)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["rule"]["source"] == "default"
@@ -164,21 +160,15 @@ async def test_a_new_rule_row_changes_the_weights(client, admin, demo):
     }
     r = await client.post("/v1/recommendations/rules", json=rule, headers=admin)
     assert r.status_code == 201, r.text
-    r = await client.get(
-        "/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-01"}, headers=admin
-    )
+    r = await client.get("/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-01"}, headers=admin)
     coffee = next(i for i in r.json()["items"] if i["occupation_code"] == "4-03-02-08")
     assert (r.json()["rule"]["source"], coffee["score"]) == ("bureau-2026", 0.1111)  # (300/900)/3
-    r = await client.get(
-        "/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-09-01"}, headers=admin
-    )
+    r = await client.get("/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-09-01"}, headers=admin)
     assert r.json()["rule"]["source"] == "default"
 
 
 async def test_proposals_approved_into_a_draft_or_rejected(client, admin, demo):
-    draft = (
-        await client.post("/v1/editions", json={"title": "2027 草案", "based_on": NEW}, headers=admin)
-    ).json()
+    draft = (await client.post("/v1/editions", json={"title": "2027 草案", "based_on": NEW}, headers=admin)).json()
     add = {
         "action": "add",
         "occupation_code": "2-02-38-12",
@@ -222,9 +212,7 @@ async def test_proposals_approved_into_a_draft_or_rejected(client, admin, demo):
     )
     r = await client.post(f"/v1/proposals/{p3['id']}/decision", json={"decision": "reject"}, headers=admin)
     assert (r.status_code, r.json()["type"].rsplit("/", 1)[-1]) == (409, "proposal-decided")
-    diff = (
-        await client.get(f"/v1/editions/{draft['id']}/diff", params={"against": NEW}, headers=admin)
-    ).json()
+    diff = (await client.get(f"/v1/editions/{draft['id']}/diff", params={"against": NEW}, headers=admin)).json()
     assert [e["occupation_code"] for e in diff["added"]] == ["2-02-38-12"]
     assert [e["occupation_code"] for e in diff["removed"]] == ["4-03-02-08"]
     assert diff["changed"] == []

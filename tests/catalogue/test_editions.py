@@ -33,9 +33,7 @@ async def new_draft(client, admin, based_on=None, title="2027 草案") -> dict:
     ],
 )
 async def test_entries_as_of_around_publications(client, tokens, demo, as_of, edition, count):
-    r = await client.get(
-        "/v1/entries", params={"as_of": as_of, "limit": 500}, headers=tokens.headers("platform")
-    )
+    r = await client.get("/v1/entries", params={"as_of": as_of, "limit": 500}, headers=tokens.headers("platform"))
     body = r.json()
     assert (body["edition_id"], len(body["items"]), body["as_of"]) == (edition, count, as_of)
 
@@ -53,9 +51,7 @@ async def test_publish_closes_previous_and_lookups_follow_the_date(client, admin
     robot = next(e for e in entries if e["occupation_code"] == "6-31-07-01")
     r = await client.delete(f"/v1/editions/{draft['id']}/entries/{robot['id']}", headers=admin)
     assert (r.status_code, r.content) == (204, b"")
-    r = await client.post(
-        f"/v1/editions/{draft['id']}/publish", json={"effective_from": "2027-03-01"}, headers=admin
-    )
+    r = await client.post(f"/v1/editions/{draft['id']}/publish", json={"effective_from": "2027-03-01"}, headers=admin)
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["effective_from"], r.json()["entry_count"]) == (
         "published",
@@ -83,15 +79,11 @@ async def test_publish_closes_previous_and_lookups_follow_the_date(client, admin
 
 async def test_publish_must_follow_the_current_edition(client, admin, demo):
     draft = await new_draft(client, admin, based_on=NEW)
-    r = await client.post(
-        f"/v1/editions/{draft['id']}/publish", json={"effective_from": "2026-08-01"}, headers=admin
-    )
+    r = await client.post(f"/v1/editions/{draft['id']}/publish", json={"effective_from": "2026-08-01"}, headers=admin)
     assert r.status_code == 422
     assert r.json()["errors"][0]["loc"] == ["body", "effective_from"]
     empty = await new_draft(client, admin)
-    r = await client.post(
-        f"/v1/editions/{empty['id']}/publish", json={"effective_from": "2027-01-01"}, headers=admin
-    )
+    r = await client.post(f"/v1/editions/{empty['id']}/publish", json={"effective_from": "2027-01-01"}, headers=admin)
     assert (r.status_code, r.json()["errors"][0]["msg"]) == (422, "the edition has no entries")
 
 
@@ -126,9 +118,7 @@ async def test_published_edition_is_immutable(client, admin, demo, session):
 
 
 async def test_diff_between_demo_editions(client, tokens, demo):
-    r = await client.get(
-        f"/v1/editions/{NEW}/diff", params={"against": OLD}, headers=tokens.headers("student")
-    )
+    r = await client.get(f"/v1/editions/{NEW}/diff", params={"against": OLD}, headers=tokens.headers("student"))
     body = r.json()
     assert [e["occupation_code"] for e in body["added"]] == [
         "2-02-38-05",
@@ -147,9 +137,7 @@ async def test_diff_between_demo_editions(client, tokens, demo):
     }
     chip = next(c for c in body["changed"] if c["after"]["occupation_code"] == "6-25-02-05")
     assert (chip["before"]["shortage_level"], chip["after"]["shortage_level"]) == (2, 1)
-    r = await client.get(
-        f"/v1/editions/{OLD}/diff", params={"against": NEW}, headers=tokens.headers("student")
-    )
+    r = await client.get(f"/v1/editions/{OLD}/diff", params={"against": NEW}, headers=tokens.headers("student"))
     assert [e["occupation_code"] for e in r.json()["removed"]] == [
         "2-02-38-05",
         "4-03-02-08",
@@ -171,9 +159,7 @@ async def test_draft_entry_validation_and_conflicts(client, admin, demo):
     r = await client.post(f"/v1/editions/{draft['id']}/entries", json=bad, headers=admin)
     assert r.status_code == 422
     assert [e["loc"] for e in r.json()["errors"]] == [["body", "occupation_code"], ["body", "industries"]]
-    r = await client.post(
-        f"/v1/editions/{draft['id']}/entries", json={**bad, "shortage_level": 4}, headers=admin
-    )
+    r = await client.post(f"/v1/editions/{draft['id']}/entries", json={**bad, "shortage_level": 4}, headers=admin)
     assert r.json()["errors"][0]["loc"] == ["body", "shortage_level"]
     good = {
         "occupation_code": "2-02-10-09",
@@ -190,14 +176,10 @@ async def test_draft_entry_validation_and_conflicts(client, admin, demo):
     )
     r = await client.post(f"/v1/editions/{draft['id']}/entries", json=good, headers=admin)
     assert (r.status_code, r.json()["type"].rsplit("/", 1)[-1]) == (409, "entry-exists")
-    r = await client.patch(
-        f"/v1/editions/{draft['id']}/entries/{'0' * 32}", json={"min_level": 2}, headers=admin
-    )
+    r = await client.patch(f"/v1/editions/{draft['id']}/entries/{'0' * 32}", json={"min_level": 2}, headers=admin)
     assert (r.status_code, r.json()["type"].rsplit("/", 1)[-1]) == (404, "entry-not-found")
     entry_id = (await client.get(f"/v1/editions/{draft['id']}/entries", headers=admin)).json()[0]["id"]
-    r = await client.patch(
-        f"/v1/editions/{draft['id']}/entries/{entry_id}", json={"min_level": 2}, headers=admin
-    )
+    r = await client.patch(f"/v1/editions/{draft['id']}/entries/{entry_id}", json={"min_level": 2}, headers=admin)
     assert (r.json()["min_level"], r.json()["reason"]) == (2, "旧编码自动换成新编码")
 
 

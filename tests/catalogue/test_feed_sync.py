@@ -10,7 +10,7 @@ from services.catalogue.app import create_app
 from services.catalogue.feed_sync import sync_assessment_feed
 from services.catalogue.settings import CatalogueSettings
 from services.kit.http import ServiceClient
-from services.kit.testing import app_client, shared_settings_for_tests
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 
 def issued(i, code, level, on):
@@ -83,9 +83,7 @@ async def test_sync_counts_issued_and_revoked_once(client, admin, session, demo)
     result = await sync_assessment_feed(session, assessment, page_size=2)
     assert result.model_dump() == {"pages": 5, "events": 7, "applied": 5, "skipped": 1, "cursor": "7"}
     assert [c.get("after") for c in fake.calls] == [None, "2", "4", "6", "7"]
-    r = await client.get(
-        "/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-26"}, headers=admin
-    )
+    r = await client.get("/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-26"}, headers=admin)
     body = r.json()
     assert body["certificate_feed"]["connected"] is True
     assert body["certificate_feed"]["cursor"] == "7"
@@ -93,10 +91,7 @@ async def test_sync_counts_issued_and_revoked_once(client, admin, session, demo)
     assert (robots_issued, robots_revoked) == (2, 1)
     assert not any("assessment feed" in reason for reason in reasons)
     assert supply_of(body, "2-02-38-01")[:2] == (1, 0)
-    assert (
-        supply_of(body, "4-03-02-08")[2][-1]
-        == "no certificates issued in 2026-Q3 according to the assessment feed"
-    )
+    assert supply_of(body, "4-03-02-08")[2][-1] == "no certificates issued in 2026-Q3 according to the assessment feed"
     # Nothing new: one call from the stored cursor, nothing counted twice.
     again = await sync_assessment_feed(session, assessment, page_size=2)
     assert (again.pages, again.applied, fake.calls[-1].get("after")) == (1, 0, "7")
@@ -104,9 +99,7 @@ async def test_sync_counts_issued_and_revoked_once(client, admin, session, demo)
     fake.gone_once = True
     relisted = await sync_assessment_feed(session, assessment, page_size=10)
     assert (relisted.events, relisted.applied, relisted.cursor) == (7, 0, "7")
-    r = await client.get(
-        "/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-26"}, headers=admin
-    )
+    r = await client.get("/v1/recommendations", params={"period": "2026-Q3", "as_of": "2026-11-26"}, headers=admin)
     assert supply_of(r.json(), "6-31-07-01")[:2] == (2, 1)
     r = await client.get("/v1/events", params={"limit": 1000}, headers=admin)
     updates = [e for e in r.json()["events"] if e["type"] == "catalogue.certificate_supply.updated"]
@@ -130,9 +123,7 @@ async def test_poller_runs_in_the_lifespan_only_when_configured(test_db, signing
                 await asyncio.sleep(0.01)
         assert app.state.feed_poller.done()
         r = await client.get("/v1/events", params={"limit": 100}, headers=tokens.headers("platform"))
-        updates = [
-            e["data"] for e in r.json()["events"] if e["type"] == "catalogue.certificate_supply.updated"
-        ]
+        updates = [e["data"] for e in r.json()["events"] if e["type"] == "catalogue.certificate_supply.updated"]
         assert updates == [{"issued": 2, "revoked": 0, "occupations": ["6-31-07-01"]}]
     plain = create_app(
         CatalogueSettings(database_url=test_db.role_urls["catalogue"], shared=shared_settings_for_tests())

@@ -82,9 +82,7 @@ async def test_bulk_lookup_limits_and_roles(client, tokens, demo):
     r = await client.post("/v1/lookups", json={"queries": [one] * 10_001}, headers=tokens.headers("platform"))
     assert r.status_code == 422
     assert r.json()["errors"][0]["loc"] == ["body", "queries"]
-    r = await client.post(
-        "/v1/lookups", json={"queries": [{**one, "level": 6}]}, headers=tokens.headers("admin")
-    )
+    r = await client.post("/v1/lookups", json={"queries": [{**one, "level": 6}]}, headers=tokens.headers("admin"))
     assert r.json()["errors"][0]["loc"] == ["body", "queries", 0, "level"]
     r = await client.post("/v1/lookups", json={"queries": [one]}, headers=tokens.headers("student"))
     assert (r.status_code, r.json()["title"]) == (403, "Forbidden")
@@ -95,9 +93,7 @@ async def test_entries_filters(client, admin, demo):
         "/v1/entries", params={"as_of": "2026-09-01", "industry": "elderly_care", "limit": 500}, headers=admin
     )
     assert [e["occupation_code"] for e in r.json()["items"]] == ["4-10-01-05", "4-14-01-02"]
-    r = await client.get(
-        "/v1/entries", params={"as_of": "2026-09-01", "min_level": 4, "q": "4-10"}, headers=admin
-    )
+    r = await client.get("/v1/entries", params={"as_of": "2026-09-01", "min_level": 4, "q": "4-10"}, headers=admin)
     assert [e["occupation_code"] for e in r.json()["items"]] == ["4-10-01-03", "4-10-01-06"]
     r = await client.get("/v1/entries", params={"as_of": "2026-09-01", "q": "护理"}, headers=admin)
     assert [e["occupation_name"] for e in r.json()["items"]] == ["养老护理员", "医疗护理员"]

@@ -15,9 +15,9 @@ from services.catalogue.demo import demo_edition_id, load_demo
 from services.catalogue.settings import CatalogueSettings
 from services.kit import migrate
 from services.kit.db import make_sessionmaker
-from services.kit.testing import app_client, shared_settings_for_tests
 from skillpass.bootstrap import ensure_database, ensure_roles_and_schemas, role_url
 from skillpass.registry import ALL
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 SNAPSHOT = """
 SELECT 'col' AS k, table_name || '.' || column_name || ':' || data_type || ':' || is_nullable AS v
@@ -32,9 +32,7 @@ NEW = str(demo_edition_id("demo-2026"))
 
 
 async def snapshot(url: str) -> list[tuple[str, str]]:
-    conn = await asyncpg.connect(
-        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
     try:
         return [(r["k"], r["v"]) for r in await conn.fetch(SNAPSHOT)]
     finally:
@@ -77,18 +75,14 @@ async def test_concurrent_publishes_never_overlap(fresh_catalogue_url, signing_k
         async with app_client(app, engine, signing_key, rollback=False) as client:
             admin = tokens.headers("admin")
             drafts = [
-                (
-                    await client.post(
-                        "/v1/editions", json={"title": f"并发 {n}", "based_on": NEW}, headers=admin
-                    )
-                ).json()["id"]
+                (await client.post("/v1/editions", json={"title": f"并发 {n}", "based_on": NEW}, headers=admin)).json()[
+                    "id"
+                ]
                 for n in range(2)
             ]
             answers = await asyncio.gather(
                 *(
-                    client.post(
-                        f"/v1/editions/{d}/publish", json={"effective_from": "2027-01-01"}, headers=admin
-                    )
+                    client.post(f"/v1/editions/{d}/publish", json={"effective_from": "2027-01-01"}, headers=admin)
                     for d in drafts
                 )
             )

@@ -8,9 +8,7 @@ CSV = (
 
 
 async def test_import_csv_then_search_and_detail(client, admin, tokens):
-    r = await client.post(
-        "/v1/occupations/import", content=CSV.encode(), headers={**admin, "content-type": "text/csv"}
-    )
+    r = await client.post("/v1/occupations/import", content=CSV.encode(), headers={**admin, "content-type": "text/csv"})
     assert r.status_code == 200, r.text
     assert r.json() == {
         "received": 2,

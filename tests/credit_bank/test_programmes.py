@@ -2,13 +2,14 @@ import pytest
 
 from services.credit_bank.app import create_app
 from services.credit_bank.settings import CreditBankSettings
-from services.kit.testing import app_client, shared_settings_for_tests
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 
 @pytest.fixture
 async def client(test_db, signing_key):
-    app = create_app(CreditBankSettings(database_url=test_db.role_urls["credit_bank"],
-                                        shared=shared_settings_for_tests()))
+    app = create_app(
+        CreditBankSettings(database_url=test_db.role_urls["credit_bank"], shared=shared_settings_for_tests())
+    )
     async with app_client(app, test_db.engine("credit_bank"), signing_key) as c:
         yield c
 
@@ -31,12 +32,14 @@ async def test_tenants_cannot_see_or_write_each_other(client, tokens):
     r = await client.post("/v1/programmes", json=PROGRAMME, headers=tokens.headers("university", org="univ-b"))
     assert r.status_code == 404
     pid = (await client.post("/v1/programmes", json=PROGRAMME, headers=tokens.headers("admin"))).json()["id"]
-    assert (await client.get(f"/v1/programmes/{pid}", headers=tokens.headers("university", org="univ-b"))
-            ).status_code == 404
+    assert (
+        await client.get(f"/v1/programmes/{pid}", headers=tokens.headers("university", org="univ-b"))
+    ).status_code == 404
     listing = (await client.get("/v1/programmes", headers=tokens.headers("university", org="univ-b"))).json()
     assert listing == {"items": [], "next_cursor": None}
-    assert (await client.get(f"/v1/programmes/{pid}", headers=tokens.headers("university", org="univ-a"))
-            ).json()["id"] == pid
+    assert (await client.get(f"/v1/programmes/{pid}", headers=tokens.headers("university", org="univ-a"))).json()[
+        "id"
+    ] == pid
 
 
 async def test_invalid_programme_names_fields(client, tokens):

@@ -67,8 +67,15 @@ class Routes:
         self.apps = apps
 
     def serves(self, process: str, path: str, method: str = "GET") -> bool:
-        scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {},
-                 "headers": [], "query_string": b""}
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "root_path": "",
+            "path_params": {},
+            "headers": [],
+            "query_string": b"",
+        }
         return any(route.matches(scope)[0] == Match.FULL for route in self.apps[process].router.routes)
 
 

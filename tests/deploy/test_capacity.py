@@ -34,8 +34,7 @@ def test_negative_figures_are_refused():
 
 
 def test_pooler_server_side_is_instances_times_pool_times_roles():
-    budget = check_pooler_server_side(instances=2, default_pool_size=15, roles=5, max_connections=160,
-                                      headroom=10)
+    budget = check_pooler_server_side(instances=2, default_pool_size=15, roles=5, max_connections=160, headroom=10)
     assert budget.demand == 160
     assert budget.ok
     assert not check_pooler_server_side(instances=3, default_pool_size=15, roles=5, max_connections=160).ok
@@ -43,12 +42,15 @@ def test_pooler_server_side_is_instances_times_pool_times_roles():
 
 def test_base_manifests_fit_their_budget_and_cover_every_process():
     budgets = read_k8s_budget(BASE)
-    assert [b.limit_name for b in budgets] == ["pgbouncer max_client_conn (2×500)",
-                                               "postgres max_connections (behind the pooler)"]
+    assert [b.limit_name for b in budgets] == [
+        "pgbouncer max_client_conn (2×500)",
+        "postgres max_connections (behind the pooler)",
+    ]
     assert all(b.ok for b in budgets), [b.report() for b in budgets]
     clients = dict(budgets[0].demand_by_source)
-    assert clients == {f"{p.name} {6 if p.name == 'gateway' else 4}×10": (60 if p.name == "gateway" else 40)
-                       for p in ALL}
+    assert clients == {
+        f"{p.name} {6 if p.name == 'gateway' else 4}×10": (60 if p.name == "gateway" else 40) for p in ALL
+    }
     assert budgets[1].limit == 200
 
 
@@ -110,6 +112,8 @@ def test_merge_merges_named_lists_by_name_and_replaces_others():
     patch = {"a": {"y": [3]}, "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}
     before = copy.deepcopy(base)
     merged = capacity._merge(base, patch)
-    assert merged == {"a": {"x": 1, "y": [3]}, "env": [
-        {"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}
+    assert merged == {
+        "a": {"x": 1, "y": [3]},
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}],
+    }
     assert base == before

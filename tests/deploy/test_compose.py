@@ -23,8 +23,9 @@ PLACEHOLDER = "CHANGE_ME"
 
 
 def _env_example() -> dict[str, str]:
-    pairs = [line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    pairs = [
+        line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     return dict(pairs)
 
 

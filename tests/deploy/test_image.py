@@ -17,8 +17,11 @@ from skillpass.registry import ALL
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 # Continuation lines joined: one instruction per entry.
-INSTRUCTIONS = [line.strip() for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+INSTRUCTIONS = [
+    line.strip()
+    for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
+    if line.strip() and not line.lstrip().startswith("#")
+]
 
 
 def _all(keyword: str) -> list[str]:
@@ -43,8 +46,9 @@ def test_installs_the_pinned_dependencies_and_every_package():
     copied = {c.split()[0] for c in _all("COPY") if not c.startswith("--from")}
     packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert packages | {"migrations"} <= copied
-    allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    }
     assert packages | {"migrations", "pyproject.toml"} <= allowed
 
 

@@ -21,8 +21,9 @@ POOLER_HOST = "skillpass-db-pooler-rw"
 
 
 def _manifest_files() -> list[Path]:
-    return sorted(p for p in (K8S_BASE.parent).rglob("*.yaml")
-                  if p.name != "kustomization.yaml" and "patches" not in p.parts)
+    return sorted(
+        p for p in (K8S_BASE.parent).rglob("*.yaml") if p.name != "kustomization.yaml" and "patches" not in p.parts
+    )
 
 
 BASE = render_kustomization(K8S_BASE)
@@ -42,6 +43,7 @@ def _container(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- schemas ---------------------------------------------------------------------------------
+
 
 def _validate(doc: dict[str, Any]) -> None:
     if doc["kind"] in CNPG_KINDS:
@@ -106,6 +108,7 @@ def test_postgres_is_a_cnpg_cluster_with_two_replicas_and_a_transaction_pooler()
 
 # --- in step with the code -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("spec", ALL, ids=lambda p: p.name)
 def test_every_process_has_a_deployment_service_hpa_and_pdb(spec, processes):
     deployment = _deployment(RENDERED, spec.path)
@@ -116,8 +119,11 @@ def test_every_process_has_a_deployment_service_hpa_and_pdb(spec, processes):
     service = _by_kind(RENDERED, "Service")[f"skillpass-{spec.path}"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     hpa = _by_kind(RENDERED, "HorizontalPodAutoscaler")[f"skillpass-{spec.path}"]
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": deployment["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
     assert hpa["spec"]["minReplicas"] >= 2, "a PDB with minAvailable 1 needs two replicas to drain a node"
     pdb = _by_kind(RENDERED, "PodDisruptionBudget")[f"skillpass-{spec.path}"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
@@ -138,8 +144,7 @@ def test_ports_match_the_registry_and_the_settings(spec, settings_classes):
     assert env[prefix + "PORT"] == str(spec.port)
     assert env[prefix + "HOST"] == "0.0.0.0"
     service = _by_kind(RENDERED, "Service")[f"skillpass-{spec.path}"]
-    assert service["spec"]["ports"] == [
-        {"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]
 
 
 def _workloads() -> list[dict[str, Any]]:
@@ -229,6 +234,7 @@ def test_migrate_job_runs_the_migrate_command_against_the_primary(migrate_env):
 
 # --- probes, shutdown, security ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("spec", ALL, ids=lambda p: p.name)
 def test_probes_hit_routes_the_app_serves(spec, routes):
     container = _container(_deployment(RENDERED, spec.path))
@@ -266,6 +272,7 @@ def test_no_real_secrets_are_committed():
 
 # --- network policy --------------------------------------------------------------------------
 
+
 def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
     return policy["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
 
@@ -275,17 +282,23 @@ def _pod_labels(path: str) -> dict[str, str]:
 
 
 def _ingress_rules(labels: dict[str, str]) -> list[dict[str, Any]]:
-    policies = [p for p in _by_kind(RENDERED, "NetworkPolicy").values()
-                if "Ingress" in p["spec"]["policyTypes"] and _selects(p, labels)]
+    policies = [
+        p
+        for p in _by_kind(RENDERED, "NetworkPolicy").values()
+        if "Ingress" in p["spec"]["policyTypes"] and _selects(p, labels)
+    ]
     return [rule for p in policies for rule in p["spec"].get("ingress", [])]
 
 
 def _peer_is_internal(peer: dict[str, Any]) -> bool:
     pods = peer.get("podSelector", {})
     components = [e for e in pods.get("matchExpressions", []) if e["key"] == "app.kubernetes.io/component"]
-    from_skillpass = ("namespaceSelector" not in peer and pods.get("matchLabels", {}).get(
-        "app.kubernetes.io/part-of") == "skillpass" and components
-        and set(components[0]["values"]) <= {"gateway", "service"})
+    from_skillpass = (
+        "namespaceSelector" not in peer
+        and pods.get("matchLabels", {}).get("app.kubernetes.io/part-of") == "skillpass"
+        and components
+        and set(components[0]["values"]) <= {"gateway", "service"}
+    )
     monitoring = {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
     from_monitoring = peer == {"namespaceSelector": monitoring}
     return bool(from_skillpass or from_monitoring)
@@ -313,8 +326,12 @@ def test_only_the_gateway_is_open_to_the_outside():
     open_rules = [r for r in _ingress_rules(_pod_labels("gateway")) if not r.get("from")]
     assert open_rules
     ingresses = list(_by_kind(RENDERED, "Ingress").values())
-    backends = {path["backend"]["service"]["name"] for i in ingresses
-                for rule in i["spec"]["rules"] for path in rule["http"]["paths"]}
+    backends = {
+        path["backend"]["service"]["name"]
+        for i in ingresses
+        for rule in i["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
     assert backends == {"skillpass-gateway"}
     assert all(s["spec"]["type"] == "ClusterIP" for s in _by_kind(RENDERED, "Service").values())
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from services.kit.auth import SigningKey, mint_token
-from services.kit.testing import free_port
 from skillpass.bootstrap import bootstrap
 from skillpass.local import DevSecrets, process_env
 from skillpass.registry import ALL, GATEWAY
 from skillpass.seed import seed_service_clients
 from tests.kit.test_auth import bad_tokens
+from tests.support.fixtures import free_port
 
 ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
 
@@ -38,12 +38,21 @@ async def platform(pg_server, test_db, tmp_path_factory):
     ports = {s.name: free_port() for s in ALL}
     procs = {}
     for spec in ALL:
-        env = {**os.environ, **process_env(spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports,
-                                           data_dir=data_dir, passwords=passwords), "SKILLPASS_LOG_LEVEL": "WARNING",
-               "SKILLPASS_CATALOGUE_FEED_POLL_INTERVAL_S": "0.5"}
+        env = {
+            **os.environ,
+            **process_env(
+                spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports, data_dir=data_dir, passwords=passwords
+            ),
+            "SKILLPASS_LOG_LEVEL": "WARNING",
+            "SKILLPASS_CATALOGUE_FEED_POLL_INTERVAL_S": "0.5",
+        }
         cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
-        procs[spec.name] = subprocess.Popen(cmd, env=env,  # noqa: ASYNC220 (start-up only)
-                                            stdout=subprocess.DEVNULL, stderr=(data_dir / f"{spec.name}.log").open("w"))
+        procs[spec.name] = subprocess.Popen(  # noqa: ASYNC220 (start-up only)
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(data_dir / f"{spec.name}.log").open("w"),
+        )
     urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
     try:
         deadline = time.monotonic() + 60
@@ -72,17 +81,38 @@ async def test_token_from_auth_token_works_through_the_gateway(platform):
     admin = mint_token(key, sub="e2e-admin", role="admin", issuer=ISSUER, audience=AUDIENCE)
     async with httpx.AsyncClient(base_url=gw, timeout=10) as client:
         ready = (await client.get("/readyz")).json()
-        assert ready == {"status": "ready", "services": {"catalogue": "ready", "assessment": "ready",
-                                                         "credit-bank": "ready", "incentives": "ready"}}
-        created = (await client.post("/api/gateway/v1/clients", json={"name": "Univ A", "role": "university",
-                                                                      "org": "univ-e2e"},
-                                     headers={"Authorization": f"Bearer {admin}"})).json()
-        tok = (await client.post("/auth/token", data={"grant_type": "client_credentials",
-                                                      "client_id": created["client_id"],
-                                                      "client_secret": created["client_secret"]})).json()
+        assert ready == {
+            "status": "ready",
+            "services": {"catalogue": "ready", "assessment": "ready", "credit-bank": "ready", "incentives": "ready"},
+        }
+        created = (
+            await client.post(
+                "/api/gateway/v1/clients",
+                json={"name": "Univ A", "role": "university", "org": "univ-e2e"},
+                headers={"Authorization": f"Bearer {admin}"},
+            )
+        ).json()
+        tok = (
+            await client.post(
+                "/auth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": created["client_id"],
+                    "client_secret": created["client_secret"],
+                },
+            )
+        ).json()
         univ = {"Authorization": f"Bearer {tok['access_token']}", "X-Request-ID": "e2e-req-1"}
-        r = await client.post("/api/credit-bank/v1/programmes", headers=univ, json={
-            "university_org": "univ-e2e", "code": "CS-01", "name": "Computer science", "graduation_credits": "160"})
+        r = await client.post(
+            "/api/credit-bank/v1/programmes",
+            headers=univ,
+            json={
+                "university_org": "univ-e2e",
+                "code": "CS-01",
+                "name": "Computer science",
+                "graduation_credits": "160",
+            },
+        )
         assert r.status_code == 201, r.text
         assert r.headers["x-request-id"] == "e2e-req-1"
         programme = r.json()
@@ -91,12 +121,13 @@ async def test_token_from_auth_token_works_through_the_gateway(platform):
         assert got.json() == programme
         # Another university cannot see it: 404, not 403.
         other = mint_token(key, sub="x", role="university", org="univ-other", issuer=ISSUER, audience=AUDIENCE)
-        hidden = await client.get(f"/api/credit-bank/v1/programmes/{programme['id']}",
-                                  headers={"Authorization": f"Bearer {other}"})
+        hidden = await client.get(
+            f"/api/credit-bank/v1/programmes/{programme['id']}", headers={"Authorization": f"Bearer {other}"}
+        )
         assert hidden.status_code == 404
         # The change reached the feed, read by the platform through the gateway.
         platform_tok = mint_token(key, sub="city", role="platform", issuer=ISSUER, audience=AUDIENCE)
-        feed = (await client.get("/api/credit-bank/v1/events", headers={"Authorization": f"Bearer {platform_tok}"}))
+        feed = await client.get("/api/credit-bank/v1/events", headers={"Authorization": f"Bearer {platform_tok}"})
         assert [e["subject"] for e in feed.json()["events"]] == [f"programme:{programme['id']}"]
         for path in ("/api/catalogue/v1/occupations", "/api/incentives/v1/rulesets"):
             r = await client.get(path, headers=univ)
@@ -107,10 +138,12 @@ async def test_token_from_auth_token_works_through_the_gateway(platform):
 async def test_bad_tokens_get_401_at_gateway_and_service(platform, kind):
     token = bad_tokens(platform["key"])[kind]
     async with httpx.AsyncClient(timeout=10) as client:
-        via_gw = await client.get(platform["urls"]["gateway"] + "/api/catalogue/v1/occupations",
-                                  headers={"Authorization": f"Bearer {token}"})
-        direct = await client.get(platform["urls"]["catalogue"] + "/v1/occupations",
-                                  headers={"Authorization": f"Bearer {token}"})
+        via_gw = await client.get(
+            platform["urls"]["gateway"] + "/api/catalogue/v1/occupations", headers={"Authorization": f"Bearer {token}"}
+        )
+        direct = await client.get(
+            platform["urls"]["catalogue"] + "/v1/occupations", headers={"Authorization": f"Bearer {token}"}
+        )
     assert via_gw.status_code == direct.status_code == 401
     assert via_gw.json()["type"] == direct.json()["type"] == "https://skillpass.sh.gov.cn/problems/unauthorized"
 
@@ -118,19 +151,26 @@ async def test_bad_tokens_get_401_at_gateway_and_service(platform, kind):
 async def test_service_refetches_jwks_and_accepts_gateway_tokens_directly(platform):
     token = mint_token(platform["key"], sub="a", role="admin", issuer=ISSUER, audience=AUDIENCE)
     async with httpx.AsyncClient(timeout=10) as client:
-        r = await client.get(platform["urls"]["incentives"] + "/v1/rulesets",
-                             headers={"Authorization": f"Bearer {token}"})
+        r = await client.get(
+            platform["urls"]["incentives"] + "/v1/rulesets", headers={"Authorization": f"Bearer {token}"}
+        )
     assert r.status_code == 200 and r.json()["next_cursor"] is None
 
 
 def test_cli_token_prints_a_bare_jwt(tmp_path):
     env = {**os.environ, "SKILLPASS_GATEWAY_SIGNING_KEY_PATH": str(tmp_path / "k.pem")}
-    out = subprocess.run([sys.executable, "-m", "skillpass.cli", "token", "--role", "university", "--org", "u1"],
-                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-m", "skillpass.cli", "token", "--role", "university", "--org", "u1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     from jose import jwt
 
-    claims = jwt.decode(out, SigningKey.load_or_create(tmp_path / "k.pem").public_jwk, algorithms=["ES256"],
-                        audience=AUDIENCE)
+    claims = jwt.decode(
+        out, SigningKey.load_or_create(tmp_path / "k.pem").public_jwk, algorithms=["ES256"], audience=AUDIENCE
+    )
     assert (claims["role"], claims["org"], claims["iss"]) == ("university", "u1", ISSUER)
     assert out.count(".") == 2 and "\n" not in out
     assert GATEWAY.port == 8000
@@ -143,30 +183,74 @@ async def test_results_become_verifiable_certificates_across_services(platform):
 
     key, gw = platform["key"], platform["urls"]["gateway"]
     admin = {"Authorization": "Bearer " + mint_token(key, sub="a", role="admin", issuer=ISSUER, audience=AUDIENCE)}
-    univ = {"Authorization": "Bearer " + mint_token(key, sub="sis", role="university", org="univ-flow",
-                                                    issuer=ISSUER, audience=AUDIENCE)}
+    univ = {
+        "Authorization": "Bearer "
+        + mint_token(key, sub="sis", role="university", org="univ-flow", issuer=ISSUER, audience=AUDIENCE)
+    }
     async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
-        body = (await client.post("/api/assessment/v1/bodies", headers=admin, json={
-            "name": "E2E 大学", "uscc": make_uscc(424242), "kind": "employer", "university_org": "univ-flow",
-            "district": "徐汇区"})).json()
-        filing = await client.post(f"/api/assessment/v1/bodies/{body['id']}/filings", headers=admin, json={
-            "filing_no": "E2E-2026-1", "scope": [{"occupation_code": "6-25-02-05", "levels": [3, 4]}],
-            "valid_from": "2026-01-01", "valid_to": "2027-12-31"})
+        body = (
+            await client.post(
+                "/api/assessment/v1/bodies",
+                headers=admin,
+                json={
+                    "name": "E2E 大学",
+                    "uscc": make_uscc(424242),
+                    "kind": "employer",
+                    "university_org": "univ-flow",
+                    "district": "徐汇区",
+                },
+            )
+        ).json()
+        filing = await client.post(
+            f"/api/assessment/v1/bodies/{body['id']}/filings",
+            headers=admin,
+            json={
+                "filing_no": "E2E-2026-1",
+                "scope": [{"occupation_code": "6-25-02-05", "levels": [3, 4]}],
+                "valid_from": "2026-01-01",
+                "valid_to": "2027-12-31",
+            },
+        )
         assert filing.status_code == 201, filing.text  # the catalogue confirmed the occupation exists
-        unknown = await client.post(f"/api/assessment/v1/bodies/{body['id']}/filings", headers=admin, json={
-            "filing_no": "E2E-2026-2", "scope": [{"occupation_code": "6-99-99-98", "levels": [3]}],
-            "valid_from": "2026-01-01", "valid_to": "2027-12-31"})
+        unknown = await client.post(
+            f"/api/assessment/v1/bodies/{body['id']}/filings",
+            headers=admin,
+            json={
+                "filing_no": "E2E-2026-2",
+                "scope": [{"occupation_code": "6-99-99-98", "levels": [3]}],
+                "valid_from": "2026-01-01",
+                "valid_to": "2027-12-31",
+            },
+        )
         assert unknown.status_code == 422
 
         def rec(ext: str, n: int, name: str, practical: int) -> dict:
-            return {"external_id": ext, "occupation_code": "6-25-02-05", "level": 3, "exam_date": "2026-11-20",
-                    "theory_score": 80, "practical_score": practical,
-                    "candidate": {"id_number": make_id_number(n), "name": name, "student_no": f"S{n}",
-                                  "school_org": "univ-flow", "graduation_year": 2027, "major": "微电子"}}
+            return {
+                "external_id": ext,
+                "occupation_code": "6-25-02-05",
+                "level": 3,
+                "exam_date": "2026-11-20",
+                "theory_score": 80,
+                "practical_score": practical,
+                "candidate": {
+                    "id_number": make_id_number(n),
+                    "name": name,
+                    "student_no": f"S{n}",
+                    "school_org": "univ-flow",
+                    "graduation_year": 2027,
+                    "major": "微电子",
+                },
+            }
 
-        batch = await client.post("/api/assessment/v1/batches", headers={**univ, "Idempotency-Key": "e2e-1"},
-                                  json={"body_id": body["id"], "mode": "partial",
-                                        "records": [rec("r1", 1, "王小明", 75), rec("r2", 2, "李雷", 40)]})
+        batch = await client.post(
+            "/api/assessment/v1/batches",
+            headers={**univ, "Idempotency-Key": "e2e-1"},
+            json={
+                "body_id": body["id"],
+                "mode": "partial",
+                "records": [rec("r1", 1, "王小明", 75), rec("r2", 2, "李雷", 40)],
+            },
+        )
         assert batch.status_code == 201, batch.text
         result = batch.json()
         assert (result["accepted"], result["rejected"]) == (2, 0)
@@ -181,12 +265,14 @@ async def test_results_become_verifiable_certificates_across_services(platform):
         assert right["found"] is True and right["holder_name_masked"] == "王**"
         assert wrong["found"] is False
 
-        platform_h = {"Authorization": "Bearer " + mint_token(key, sub="city", role="platform", issuer=ISSUER,
-                                                              audience=AUDIENCE)}
+        platform_h = {
+            "Authorization": "Bearer " + mint_token(key, sub="city", role="platform", issuer=ISSUER, audience=AUDIENCE)
+        }
         deadline = time.monotonic() + 15
         while True:  # the catalogue's poller reads assessment's feed (through its own service token)
-            events = (await client.get("/api/catalogue/v1/events", params={"limit": 1000},
-                                       headers=platform_h)).json()["events"]
+            events = (await client.get("/api/catalogue/v1/events", params={"limit": 1000}, headers=platform_h)).json()[
+                "events"
+            ]
             supply = [e for e in events if e["type"] == "catalogue.certificate_supply.updated"]
             if supply or time.monotonic() > deadline:
                 break
@@ -197,8 +283,9 @@ async def test_results_become_verifiable_certificates_across_services(platform):
         from services.kit.pii import learner_id
 
         me = learner_id(make_id_number(1), platform["dev"].learner_id_key)
-        student = {"Authorization": "Bearer " + mint_token(key, sub=me, role="student", issuer=ISSUER,
-                                                           audience=AUDIENCE)}
+        student = {
+            "Authorization": "Bearer " + mint_token(key, sub=me, role="student", issuer=ISSUER, audience=AUDIENCE)
+        }
         summary = (await client.get("/api/me/summary", headers=student)).json()
         assert [c["number"] for c in summary["certificates"]] == [number]
         assert "certificates" not in summary["unavailable"]

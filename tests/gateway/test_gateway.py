@@ -13,24 +13,40 @@ from starlette.routing import Route
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from services.kit.testing import app_client, free_port, shared_settings_for_tests
 from tests.kit.test_auth import bad_tokens
+from tests.support.fixtures import app_client, free_port, shared_settings_for_tests
 
 
 async def certificates(request: Request) -> JSONResponse:
     learner = request.query_params["learner_id"]
-    return JSONResponse({"items": [{"number": "Y000031000001263000001", "learner_id": learner,
-                                    "seen_token": request.headers.get("authorization", "")[:7]}],
-                         "next_cursor": None})
+    return JSONResponse(
+        {
+            "items": [
+                {
+                    "number": "Y000031000001263000001",
+                    "learner_id": learner,
+                    "seen_token": request.headers.get("authorization", "")[:7],
+                }
+            ],
+            "next_cursor": None,
+        }
+    )
 
 
 async def echo(request: Request) -> JSONResponse:
     body = await request.body()
-    return JSONResponse({"path": request.url.path, "query": request.url.query, "method": request.method,
-                         "body_len": len(body), "request_id": request.headers.get("x-request-id"),
-                         "forwarded_for": request.headers.get("x-forwarded-for"),
-                         "authorization": bool(request.headers.get("authorization"))},
-                        headers={"x-upstream": "yes"})
+    return JSONResponse(
+        {
+            "path": request.url.path,
+            "query": request.url.query,
+            "method": request.method,
+            "body_len": len(body),
+            "request_id": request.headers.get("x-request-id"),
+            "forwarded_for": request.headers.get("x-forwarded-for"),
+            "authorization": bool(request.headers.get("authorization")),
+        },
+        headers={"x-upstream": "yes"},
+    )
 
 
 async def big(request: Request) -> StreamingResponse:
@@ -45,8 +61,13 @@ async def big(request: Request) -> StreamingResponse:
 async def upstream():
     """A real HTTP server on loopback standing in for a service."""
     port = free_port()
-    app = Starlette(routes=[Route("/big", big), Route("/v1/certificates", certificates),
-                            Route("/{rest:path}", echo, methods=["GET", "POST", "PUT"])])
+    app = Starlette(
+        routes=[
+            Route("/big", big),
+            Route("/v1/certificates", certificates),
+            Route("/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
+        ]
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
@@ -57,10 +78,16 @@ async def upstream():
 
 
 def gateway_settings(test_db, signing_key, upstream_url, **kw):
-    return GatewaySettings(database_url=test_db.role_urls["gateway"], shared=shared_settings_for_tests(),
-                           signing_key_pem=signing_key.private_pem.decode(), catalogue_url=upstream_url,
-                           assessment_url=upstream_url, credit_bank_url="http://127.0.0.1:9",
-                           incentives_url=upstream_url, **kw)
+    return GatewaySettings(
+        database_url=test_db.role_urls["gateway"],
+        shared=shared_settings_for_tests(),
+        signing_key_pem=signing_key.private_pem.decode(),
+        catalogue_url=upstream_url,
+        assessment_url=upstream_url,
+        credit_bank_url="http://127.0.0.1:9",
+        incentives_url=upstream_url,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -74,19 +101,28 @@ async def gw(test_db, signing_key, upstream):
 
 
 async def test_client_credentials_form_and_basic(gw, tokens):
-    r = await gw.post("/api/gateway/v1/clients", json={"name": "Univ A SIS", "role": "university",
-                                                       "org": "univ-a", "scopes": ["batches:write"]},
-                      headers=tokens.headers("admin"))
+    r = await gw.post(
+        "/api/gateway/v1/clients",
+        json={"name": "Univ A SIS", "role": "university", "org": "univ-a", "scopes": ["batches:write"]},
+        headers=tokens.headers("admin"),
+    )
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["client_id"].startswith("cl_") and len(created["client_secret"]) >= 32
-    form = await gw.post("/auth/token", data={"grant_type": "client_credentials", "client_id": created["client_id"],
-                                              "client_secret": created["client_secret"]})
+    form = await gw.post(
+        "/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": created["client_id"],
+            "client_secret": created["client_secret"],
+        },
+    )
     assert form.status_code == 200, form.text
     assert form.json()["token_type"] == "Bearer" and form.json()["expires_in"] == 3600
     basic = base64.b64encode(f"{created['client_id']}:{created['client_secret']}".encode()).decode()
-    r = await gw.post("/auth/token", data={"grant_type": "client_credentials"},
-                      headers={"Authorization": f"Basic {basic}"})
+    r = await gw.post(
+        "/auth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
     assert r.status_code == 200
     token = r.json()["access_token"]
     echo = await gw.get("/api/catalogue/v1/whoami", headers={"Authorization": f"Bearer {token}"})
@@ -94,21 +130,28 @@ async def test_client_credentials_form_and_basic(gw, tokens):
 
 
 async def test_wrong_secret_and_grant(gw, tokens):
-    created = (await gw.post("/api/gateway/v1/clients", json={"name": "P", "role": "platform"},
-                             headers=tokens.headers("admin"))).json()
-    r = await gw.post("/auth/token", data={"grant_type": "client_credentials", "client_id": created["client_id"],
-                                           "client_secret": "wrong"})
+    created = (
+        await gw.post(
+            "/api/gateway/v1/clients", json={"name": "P", "role": "platform"}, headers=tokens.headers("admin")
+        )
+    ).json()
+    r = await gw.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials", "client_id": created["client_id"], "client_secret": "wrong"},
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     r = await gw.post("/auth/token", data={"grant_type": "password", "client_id": "x", "client_secret": "y"})
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
 
 
 async def test_only_admin_registers_clients(gw, tokens):
-    r = await gw.post("/api/gateway/v1/clients", json={"name": "x", "role": "admin"},
-                      headers=tokens.headers("university", org="u"))
+    r = await gw.post(
+        "/api/gateway/v1/clients", json={"name": "x", "role": "admin"}, headers=tokens.headers("university", org="u")
+    )
     assert r.status_code == 403
-    r = await gw.post("/api/gateway/v1/clients", json={"name": "x", "role": "university"},
-                      headers=tokens.headers("admin"))
+    r = await gw.post(
+        "/api/gateway/v1/clients", json={"name": "x", "role": "university"}, headers=tokens.headers("admin")
+    )
     assert r.status_code == 422 and "org" in r.text
 
 
@@ -119,18 +162,25 @@ async def test_jwks_publishes_the_signing_key(gw, signing_key):
 
 @pytest.mark.parametrize("kind", ["tampered", "expired", "alg_none", "hs256", "wrong_audience", "other_key"])
 async def test_gateway_refuses_bad_tokens(gw, signing_key, kind):
-    r = await gw.get("/api/catalogue/v1/occupations",
-                     headers={"Authorization": f"Bearer {bad_tokens(signing_key)[kind]}"})
+    r = await gw.get(
+        "/api/catalogue/v1/occupations", headers={"Authorization": f"Bearer {bad_tokens(signing_key)[kind]}"}
+    )
     assert r.status_code == 401 and r.json()["type"].endswith("/unauthorized")
 
 
 async def test_proxy_passes_path_query_body_and_request_id(gw, tokens):
-    r = await gw.post("/api/assessment/v1/batches?mode=partial", content=b"a" * 5000,
-                      headers={**tokens.headers("university", org="u"), "X-Request-ID": "rid-1",
-                               "Connection": "keep-alive"})
+    r = await gw.post(
+        "/api/assessment/v1/batches?mode=partial",
+        content=b"a" * 5000,
+        headers={**tokens.headers("university", org="u"), "X-Request-ID": "rid-1", "Connection": "keep-alive"},
+    )
     body = r.json()
-    assert (body["path"], body["query"], body["method"], body["body_len"]) == ("/v1/batches", "mode=partial",
-                                                                                "POST", 5000)
+    assert (body["path"], body["query"], body["method"], body["body_len"]) == (
+        "/v1/batches",
+        "mode=partial",
+        "POST",
+        5000,
+    )
     assert body["request_id"] == "rid-1" and body["authorization"] is True
     assert body["forwarded_for"] == "127.0.0.1"
     assert r.headers["x-upstream"] == "yes" and r.headers["x-request-id"] == "rid-1"
@@ -194,8 +244,9 @@ async def test_me_summary_reports_unavailable_parts_instead_of_failing(gw, token
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["learner_id"] == "lrn_abc"
-    assert body["certificates"] == [{"number": "Y000031000001263000001", "learner_id": "lrn_abc",
-                                     "seen_token": "Bearer "}]
+    assert body["certificates"] == [
+        {"number": "Y000031000001263000001", "learner_id": "lrn_abc", "seen_token": "Bearer "}
+    ]
     # credit-bank is down in this fixture; the stand-in incentives has no such lists.
     assert body["unavailable"] == ["credit", "points", "subsidy_claims"]
     assert body["credit"] is None and body["points"] is None

@@ -16,7 +16,7 @@ from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep, make_page
 from services.kit.problems import Conflict
 from services.kit.settings import ServiceSettings
-from services.kit.testing import app_client, shared_settings_for_tests
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 router = APIRouter(prefix="/v1")
 
@@ -41,32 +41,41 @@ async def make_thing(thing: Thing, _: Annotated[Principal, require_roles("admin"
 
 
 @router.get("/numbers", response_model=Page[int])
-async def numbers(page: PageDep, _: Annotated[Principal, require_roles("admin")],
-                  upto: Annotated[int, Query()] = 1200) -> Page[int]:
+async def numbers(
+    page: PageDep, _: Annotated[Principal, require_roles("admin")], upto: Annotated[int, Query()] = 1200
+) -> Page[int]:
     start = int(page.after or 0)
     rows = list(range(start + 1, min(upto, start + page.limit + 1) + 1))
     return make_page(rows, page, key=lambda n: n)
 
 
 @router.post("/orders")
-async def order(request: Request, session: SessionDep, key: idempotency.IdempotencyKey,
-                principal: Annotated[Principal, require_roles("admin")]) -> dict:
+async def order(
+    request: Request,
+    session: SessionDep,
+    key: idempotency.IdempotencyKey,
+    principal: Annotated[Principal, require_roles("admin")],
+) -> dict:
     body = await request.json()
-    replay = await idempotency.claim(session, "catalogue", principal=principal.sub, key=key or "",
-                                     body_hash=idempotency.request_hash(body))
+    replay = await idempotency.claim(
+        session, "catalogue", principal=principal.sub, key=key or "", body_hash=idempotency.request_hash(body)
+    )
     if replay is not None:
         return replay[1]
     answer = {"order_id": str(uuid.uuid4()), "item": body["item"]}
-    await idempotency.complete(session, "catalogue", principal=principal.sub, key=key or "", status=200,
-                               body=answer)
+    await idempotency.complete(session, "catalogue", principal=principal.sub, key=key or "", status=200, body=answer)
     await session.commit()
     return answer
 
 
 @pytest.fixture
 async def client(test_db, signing_key):
-    settings = ServiceSettings(name="catalogue", database_url=test_db.role_urls["catalogue"],
-                               shared=shared_settings_for_tests(), max_body_bytes=2000)
+    settings = ServiceSettings(
+        name="catalogue",
+        database_url=test_db.role_urls["catalogue"],
+        shared=shared_settings_for_tests(),
+        max_body_bytes=2000,
+    )
     app = create_service_app(settings, title="t", schema="catalogue", routers=[router])
     async with app_client(app, test_db.engine("catalogue"), signing_key) as c:
         yield c
@@ -84,16 +93,21 @@ async def test_validation_error_names_each_field(client, tokens):
 async def test_domain_error_is_a_problem(client, tokens):
     r = await client.post("/v1/things", json={"name": "taken", "level": 3}, headers=tokens.headers("admin"))
     assert r.status_code == 409
-    assert r.json() == {"type": "https://skillpass.sh.gov.cn/problems/thing-taken", "title": "Thing taken",
-                        "status": 409, "detail": "that name is taken"}
+    assert r.json() == {
+        "type": "https://skillpass.sh.gov.cn/problems/thing-taken",
+        "title": "Thing taken",
+        "status": 409,
+        "detail": "that name is taken",
+    }
 
 
 async def test_unhandled_error_is_500_without_trace(test_db, signing_key, tokens):
-    settings = ServiceSettings(name="catalogue", database_url=test_db.role_urls["catalogue"],
-                               shared=shared_settings_for_tests())
+    settings = ServiceSettings(
+        name="catalogue", database_url=test_db.role_urls["catalogue"], shared=shared_settings_for_tests()
+    )
     app = create_service_app(settings, title="t", schema="catalogue", routers=[router])
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    from services.kit.testing import verifier_for_tests
+    from tests.support.fixtures import verifier_for_tests
 
     app.state.verifier = verifier_for_tests(signing_key)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
@@ -118,8 +132,7 @@ async def test_pages_are_capped_and_follow_cursors(client, tokens):
     r = await client.get("/v1/numbers", params={"limit": 10_000, "cursor": first["next_cursor"]}, headers=h)
     second = r.json()
     assert second["items"][0] == 501 and len(second["items"]) == 500
-    third = (await client.get("/v1/numbers", params={"limit": 500, "cursor": second["next_cursor"]},
-                              headers=h)).json()
+    third = (await client.get("/v1/numbers", params={"limit": 500, "cursor": second["next_cursor"]}, headers=h)).json()
     assert third["items"] == list(range(1001, 1201)) and third["next_cursor"] is None
     bad = await client.get("/v1/numbers", params={"cursor": "%%%"}, headers=h)
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "cursor"]
@@ -137,8 +150,11 @@ async def test_health_ready_metrics_and_request_id(client):
 
 
 async def test_body_over_limit_is_413(client, tokens):
-    r = await client.post("/v1/things", content=b'{"name":"' + b"x" * 5000 + b'","level":1}',
-                          headers={**tokens.headers("admin"), "content-type": "application/json"})
+    r = await client.post(
+        "/v1/things",
+        content=b'{"name":"' + b"x" * 5000 + b'","level":1}',
+        headers={**tokens.headers("admin"), "content-type": "application/json"},
+    )
     assert r.status_code == 413 and r.json()["type"].endswith("/payload-too-large")
 
 

@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from services.kit.app import create_service_app, warn_connection_budget
 from services.kit.settings import ServiceSettings
-from services.kit.testing import shared_settings_for_tests
 from skillpass.cli import app as cli
+from tests.support.fixtures import shared_settings_for_tests
 
 
 def test_cli_passes_and_fails_on_the_limit():
@@ -24,8 +24,12 @@ def test_cli_reads_the_kubernetes_overlay():
 
 async def test_startup_warns_when_peers_sized_alike_would_pass_max_connections(test_db, caplog):
     def app_with(replicas: int):
-        s = ServiceSettings(name="catalogue", database_url=test_db.role_urls["catalogue"],
-                            shared=shared_settings_for_tests(), db_max_replicas=replicas)
+        s = ServiceSettings(
+            name="catalogue",
+            database_url=test_db.role_urls["catalogue"],
+            shared=shared_settings_for_tests(),
+            db_max_replicas=replicas,
+        )
         return create_service_app(s, title="t", schema="catalogue", routers=[])
 
     with caplog.at_level(logging.WARNING, logger="skillpass.app"):

@@ -19,8 +19,21 @@ def test_clients_create_stores_a_hash_and_prints_the_secret_once(pg_server, test
     for name, password in test_db.passwords.items():  # roles are cluster-wide: keep their passwords
         monkeypatch.setenv(f"SKILLPASS_{name.upper()}_DB_PASSWORD", password)
     monkeypatch.setattr("skillpass.local.DATABASE_NAME", database)
-    result = CliRunner().invoke(cli, ["clients", "create", "--name", "Univ A SIS", "--role", "university",
-                                      "--org", "univ-a", "--scope", "batches:write"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "clients",
+            "create",
+            "--name",
+            "Univ A SIS",
+            "--role",
+            "university",
+            "--org",
+            "univ-a",
+            "--scope",
+            "batches:write",
+        ],
+    )
     assert result.exit_code == 0, result.output
     created = json.loads(result.output)
     assert (created["role"], created["org"], created["scopes"]) == ("university", "univ-a", ["batches:write"])

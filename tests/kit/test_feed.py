@@ -96,8 +96,9 @@ async def test_cursor_before_pruned_history_is_gone(test_db):
         await conn.commit()
         first = (await read_events(conn, SCHEMA, None, 1)).next_cursor
         await conn.rollback()
-        deleted = await prune(conn, SCHEMA, older_than=(await conn.execute(text("SELECT now() + interval '1 s'")))
-                              .scalar_one())
+        deleted = await prune(
+            conn, SCHEMA, older_than=(await conn.execute(text("SELECT now() + interval '1 s'"))).scalar_one()
+        )
         await conn.commit()
         assert deleted >= 1
         with pytest.raises(Gone):

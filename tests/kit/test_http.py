@@ -29,8 +29,10 @@ async def test_token_and_request_id_are_sent_and_token_is_cached():
     await client.aclose()
 
 
-@pytest.mark.parametrize(("error", "problem"), [(httpx.ConnectError("refused"), UpstreamUnavailable),
-                                                (httpx.ReadTimeout("slow"), UpstreamTimeout)])
+@pytest.mark.parametrize(
+    ("error", "problem"),
+    [(httpx.ConnectError("refused"), UpstreamUnavailable), (httpx.ReadTimeout("slow"), UpstreamTimeout)],
+)
 async def test_transport_failures_become_problems(error, problem):
     def handler(request: httpx.Request) -> httpx.Response:
         raise error
@@ -43,8 +45,9 @@ async def test_transport_failures_become_problems(error, problem):
 
 
 async def test_upstream_503_is_passed_on_as_unavailable():
-    client = ServiceClient("credit_bank", "http://cb",
-                           transport=httpx.MockTransport(lambda r: httpx.Response(503, json={})))
+    client = ServiceClient(
+        "credit_bank", "http://cb", transport=httpx.MockTransport(lambda r: httpx.Response(503, json={}))
+    )
     with pytest.raises(UpstreamUnavailable):
         await client.get("/v1/accounts/x")
     await client.aclose()

@@ -33,18 +33,30 @@ async def test_round_trip_leaves_no_diff(fresh_db, schema):
     await asyncio.to_thread(migrate.downgrade, schema, url, "base")
     engine = create_async_engine(url)
     async with engine.connect() as conn:
-        tables = (await conn.execute(text(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name <> "
-            "'alembic_version'"), {"s": schema})).scalar_one()
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = :s AND table_name <> "
+                    "'alembic_version'"
+                ),
+                {"s": schema},
+            )
+        ).scalar_one()
     assert tables == 0, "downgrade to base must drop every table"
     await asyncio.to_thread(migrate.upgrade, schema, url)
 
     def diff(sync_conn):
-        ctx = MigrationContext.configure(sync_conn, opts={
-            "include_schemas": True, "compare_type": True,
-            "include_name": lambda name, type_, parents: type_ != "schema" or name in (None, schema),
-            "include_object": lambda obj, name, type_, reflected, other: (
-                type_ != "table" or getattr(obj, "schema", None) == schema) and name != "alembic_version"})
+        ctx = MigrationContext.configure(
+            sync_conn,
+            opts={
+                "include_schemas": True,
+                "compare_type": True,
+                "include_name": lambda name, type_, parents: type_ != "schema" or name in (None, schema),
+                "include_object": lambda obj, name, type_, reflected, other: (
+                    (type_ != "table" or getattr(obj, "schema", None) == schema) and name != "alembic_version"
+                ),
+            },
+        )
         return compare_metadata(ctx, _models_metadata(schema))
 
     async with engine.connect() as conn:

@@ -1,6 +1,6 @@
 from services.catalogue.app import create_app
 from services.catalogue.settings import CatalogueSettings
-from services.kit.testing import app_client, shared_settings_for_tests
+from tests.support.fixtures import app_client, shared_settings_for_tests
 
 
 async def test_occupations_list_through_real_db(test_db, signing_key, tokens):

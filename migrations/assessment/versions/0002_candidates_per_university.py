@@ -17,8 +17,9 @@ SCHEMA = "assessment"
 
 
 def upgrade() -> None:
-    op.add_column("candidates", sa.Column("owner_org", sa.String(100), nullable=False, server_default=""),
-                  schema=SCHEMA)
+    op.add_column(
+        "candidates", sa.Column("owner_org", sa.String(100), nullable=False, server_default=""), schema=SCHEMA
+    )
     # Existing rows belong to the university of the learner's earliest record.
     op.execute(f"""
         UPDATE {SCHEMA}.candidates c SET owner_org = coalesce((

@@ -29,11 +29,17 @@ def upgrade() -> None:
               FROM (SELECT number FROM {SCHEMA}.certificates
                     ORDER BY issued_on, created_at, number) ordered) o
         WHERE c.number = o.number""")
-    op.alter_column("certificates", "status_index", nullable=False,
-                    server_default=sa.text(f"nextval('{SEQ}')"), schema=SCHEMA)
+    op.alter_column(
+        "certificates", "status_index", nullable=False, server_default=sa.text(f"nextval('{SEQ}')"), schema=SCHEMA
+    )
     op.create_unique_constraint("uq_certificates_status_index", "certificates", ["status_index"], schema=SCHEMA)
-    op.create_index("ix_certificates_status_index_not_valid", "certificates", ["status_index"],
-                    schema=SCHEMA, postgresql_where=sa.text("status <> 'valid'"))
+    op.create_index(
+        "ix_certificates_status_index_not_valid",
+        "certificates",
+        ["status_index"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status <> 'valid'"),
+    )
 
 
 def downgrade() -> None:

@@ -42,9 +42,7 @@ def upgrade() -> None:
         "ck_occupations_code_format", "occupations", r"code ~ '^[1-8]-\d{2}-\d{2}-\d{2}$'", schema=S
     )
     # Substring search on names stays an index scan on the full 1,639-occupation list.
-    op.execute(
-        f"CREATE INDEX ix_occupations_name_trgm ON {S}.occupations USING gin (name public.gin_trgm_ops)"
-    )
+    op.execute(f"CREATE INDEX ix_occupations_name_trgm ON {S}.occupations USING gin (name public.gin_trgm_ops)")
     op.execute(f"CREATE INDEX ix_occupations_code_prefix ON {S}.occupations (code varchar_pattern_ops)")
 
     op.create_table(
@@ -108,12 +106,8 @@ def _editions() -> None:
         sa.Column("created_by", sa.String(200), nullable=False),
         _now(),
         sa.CheckConstraint("status IN ('draft', 'published', 'superseded')", name="ck_editions_status"),
-        sa.CheckConstraint(
-            "status = 'draft' OR effective_from IS NOT NULL", name="ck_editions_published_has_start"
-        ),
-        sa.CheckConstraint(
-            "effective_to IS NULL OR effective_to >= effective_from", name="ck_editions_range_order"
-        ),
+        sa.CheckConstraint("status = 'draft' OR effective_from IS NOT NULL", name="ck_editions_published_has_start"),
+        sa.CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="ck_editions_range_order"),
         schema=S,
     )
     # Two editions in force on one day is impossible, whatever the code above does.
@@ -124,9 +118,7 @@ def _editions() -> None:
     op.create_table(
         "edition_entries",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column(
-            "edition_id", sa.Uuid(), sa.ForeignKey(f"{S}.editions.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("edition_id", sa.Uuid(), sa.ForeignKey(f"{S}.editions.id", ondelete="CASCADE"), nullable=False),
         sa.Column("occupation_code", sa.String(11), nullable=False),
         sa.Column("work_type", sa.String(100), nullable=True),
         sa.Column("min_level", sa.Integer(), nullable=False),

@@ -3,6 +3,7 @@
 Revision ID: cb_0001
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 

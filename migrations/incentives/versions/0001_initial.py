@@ -3,6 +3,7 @@
 Revision ID: inc_0001
 Revises:
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql

@@ -7,7 +7,6 @@ import asyncio
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,23 +21,24 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from .auth import KeySource, SigningKey, Verifier, mint_token
-from .settings import SharedSettings
+from services.kit.auth import KeySource, SigningKey, Verifier, mint_token
+from services.kit.settings import SharedSettings
+from skillpass.devdb import free_port
 
 TEST_ISSUER = "https://skillpass.local/gateway"
 TEST_AUDIENCE = "skillpass"
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def shared_settings_for_tests(**overrides: Any) -> SharedSettings:
-    values: dict[str, Any] = {"env": "test", "learner_id_key": TEST_SECRET, "pii_key": TEST_SECRET,
-                              "token_issuer": TEST_ISSUER, "token_audience": TEST_AUDIENCE, "log_level": "WARNING"}
+    values: dict[str, Any] = {
+        "env": "test",
+        "learner_id_key": TEST_SECRET,
+        "pii_key": TEST_SECRET,
+        "token_issuer": TEST_ISSUER,
+        "token_audience": TEST_AUDIENCE,
+        "log_level": "WARNING",
+    }
     values.update(overrides)
     return SharedSettings(**values)
 
@@ -83,8 +83,11 @@ async def test_db(pg_server: str) -> AsyncIterator[DatabaseUnderTest]:
     name = "skillpass_test_" + uuid.uuid4().hex[:8]
     passwords = {s.name: secrets.token_urlsafe(16) for s in ALL}
     db_admin = await bootstrap(pg_server, name, passwords)
-    db = DatabaseUnderTest(admin_url=db_admin, passwords=passwords,
-                           role_urls={s.name: role_url(db_admin, s, passwords[s.name]) for s in ALL})
+    db = DatabaseUnderTest(
+        admin_url=db_admin,
+        passwords=passwords,
+        role_urls={s.name: role_url(db_admin, s, passwords[s.name]) for s in ALL},
+    )
     yield db
     for engine in db.engines.values():
         await engine.dispose()
@@ -99,10 +102,27 @@ def signing_key() -> SigningKey:
 class Tokens:
     key: SigningKey
 
-    def __call__(self, role: str, *, sub: str | None = None, org: str | None = None, scopes: tuple[str, ...] = (),
-                 ttl_s: int = 600, **extra: Any) -> str:
-        return mint_token(self.key, sub=sub or f"{role}-test", role=role, org=org, scopes=scopes,
-                          issuer=TEST_ISSUER, audience=TEST_AUDIENCE, ttl_s=ttl_s, extra=extra or None)
+    def __call__(
+        self,
+        role: str,
+        *,
+        sub: str | None = None,
+        org: str | None = None,
+        scopes: tuple[str, ...] = (),
+        ttl_s: int = 600,
+        **extra: Any,
+    ) -> str:
+        return mint_token(
+            self.key,
+            sub=sub or f"{role}-test",
+            role=role,
+            org=org,
+            scopes=scopes,
+            issuer=TEST_ISSUER,
+            audience=TEST_AUDIENCE,
+            ttl_s=ttl_s,
+            extra=extra or None,
+        )
 
     def headers(self, role: str, **kwargs: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self(role, **kwargs)}"}
@@ -122,8 +142,9 @@ async def rolled_back(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[A
     """A sessionmaker whose every session joins one outer transaction that is rolled back."""
     async with engine.connect() as conn:
         trans = await conn.begin()
-        maker = async_sessionmaker(bind=conn, class_=AsyncSession, expire_on_commit=False,
-                                   join_transaction_mode="create_savepoint")
+        maker = async_sessionmaker(
+            bind=conn, class_=AsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
         try:
             yield maker
         finally:
@@ -132,15 +153,15 @@ async def rolled_back(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[A
 
 
 @asynccontextmanager
-async def app_client(app: FastAPI, engine: AsyncEngine, key: SigningKey,
-                     *, rollback: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    app: FastAPI, engine: AsyncEngine, key: SigningKey, *, rollback: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
     """Calls ``app`` in-process, its sessions inside a rolled-back transaction (or committing)."""
     app.state.verifier = verifier_for_tests(key)
     if rollback:
         async with rolled_back(engine) as maker:
             app.state.sessionmaker = maker
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://test") as client:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
                 yield client
     else:
         app.state.sessionmaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
