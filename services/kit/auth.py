@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+import typing
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ log = logging.getLogger("skillpass.auth")
 
 ALGORITHM = "ES256"
 Role = Literal["admin", "university", "student", "platform", "service"]
-ROLES: tuple[str, ...] = ("admin", "university", "student", "platform", "service")
+ROLES: tuple[Role, ...] = typing.get_args(Role)
 
 
 def _b64u(data: bytes) -> str:
@@ -121,10 +122,21 @@ def sign_jwt(key: SigningKey, claims: dict[str, Any], *, typ: str) -> str:
     return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}))
 
 
+# Roles that read across every tenant: the bureau, the municipal data platform, and our own services.
+CROSS_TENANT_READERS: frozenset[Role] = frozenset({"admin", "platform", "service"})
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who calls, and the one place that decides what they may see and change (tenancy).
+
+    Rules: admin reads and writes everything; platform and service read everything, write nothing
+    by tenancy; a university reads and writes its own ``org``; a student reads what is theirs
+    (``sub`` is their learner id). Another tenant's object is answered 404, never 403.
+    """
+
     sub: str
-    role: str
+    role: Role
     org: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     token_id: str | None = None
@@ -133,18 +145,56 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def require(self, *roles: str) -> Principal:
+    @property
+    def is_university(self) -> bool:
+        return self.role == "university"
+
+    @property
+    def is_student(self) -> bool:
+        return self.role == "student"
+
+    @property
+    def reads_all_tenants(self) -> bool:
+        return self.role in CROSS_TENANT_READERS
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role in roles
+
+    def require(self, *roles: Role) -> Principal:
         if self.role not in roles:
             raise Forbidden(f"role {self.role!r} may not do this")
         return self
 
     def owns_org(self, org: str | None) -> bool:
-        """True for admin, or for a university acting on its own org."""
-        return self.is_admin or (self.role == "university" and org is not None and org == self.org)
+        """True for admin, or for a university acting on its own org (may write)."""
+        return self.is_admin or (self.is_university and org is not None and org == self.org)
+
+    def may_read_org(self, org: str | None) -> bool:
+        """Cross-tenant readers, or the owning university."""
+        return self.reads_all_tenants or self.owns_org(org)
+
+    def is_learner(self, learner_id: str | None) -> bool:
+        """A student acting on their own records."""
+        return self.is_student and learner_id is not None and learner_id == self.sub
+
+    def may_read_learner(self, learner_id: str | None, org: str | None = None) -> bool:
+        """The learner themself, a cross-tenant reader, or the university that holds the record."""
+        return self.is_learner(learner_id) or self.may_read_org(org)
+
+    def org_scope(self, requested: str | None) -> str | None:
+        """The org a list is limited to: a university sees only its own, others what they asked for."""
+        return self.org if self.is_university else requested
 
     def require_org(self, org: str | None) -> None:
-        """Another tenant's object answers 404, never 403: its existence is not disclosed."""
+        """Write access: another tenant's object answers 404, never 403 (existence is not disclosed)."""
         if not self.owns_org(org):
+            raise NotFound()
+
+    require_owner = require_org
+
+    def require_readable(self, org: str | None, learner_id: str | None = None) -> None:
+        """Read access, 404 otherwise."""
+        if not self.may_read_learner(learner_id, org):
             raise NotFound()
 
 
@@ -254,15 +304,15 @@ class Verifier:
             )
         except JOSEError as exc:
             raise Unauthorized("invalid token") from exc
-        role = claims.get("role")
-        if role not in ROLES:
+        role = next((r for r in ROLES if r == claims.get("role")), None)
+        if role is None:
             raise Unauthorized("token has no valid role")
         if role == "university" and not claims.get("org"):
             raise Unauthorized("a university token must carry org")
         scope = claims.get("scope") or ""
         principal = Principal(
             sub=str(claims["sub"]),
-            role=str(role),
+            role=role,
             org=claims.get("org"),
             scopes=frozenset(str(scope).split()),
             token_id=claims.get("jti"),
@@ -288,7 +338,7 @@ async def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: str) -> Any:
+def require_roles(*roles: Role) -> Any:
     """A dependency that admits only the given roles (403 for others)."""
 
     async def _dep(principal: PrincipalDep) -> Principal:
