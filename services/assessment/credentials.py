@@ -21,9 +21,13 @@ from services.kit.pii import mask_name
 from .certificates import CertificateNotFound, is_holder
 from .models import Body, Certificate
 from .rules import LEVEL_NAMES, SHANGHAI, needs_review
-from .status_lists import VC_CONTEXT, status_entries
+from .status_lists import VC_CONTEXT, status_entry
 
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+# Our own terms (the ones Open Badges 3.0 has no term for), published at ``context_url``.
+CONTEXT_ID = "skillpass-v1"
+TERMS = "urn:skillpass:terms:"
+XSD = "http://www.w3.org/2001/XMLSchema#"
 # Who signs the status lists: one list spans the certificates of every body.
 SERVICE_ISSUER = "urn:skillpass:service:assessment"
 VC_JWT = "vc+jwt"
@@ -47,22 +51,44 @@ def criteria_narrative(certificate: Certificate, body: Body) -> str:
     )
 
 
+def context_url(public_url: str) -> str:
+    return f"{public_url.rstrip('/')}/v1/contexts/{CONTEXT_ID}"
+
+
+def context_document() -> dict[str, Any]:
+    """The JSON-LD context defining the properties we add beyond VC 2.0 and Open Badges 3.0."""
+    return {
+        "@context": {
+            "@version": 1.1,
+            "@protected": True,
+            "holderNameMasked": {"@id": f"{TERMS}holderNameMasked", "@type": f"{XSD}string"},
+            "inCatalogueOnIssue": {"@id": f"{TERMS}inCatalogueOnIssue", "@type": f"{XSD}boolean"},
+        }
+    }
+
+
 def credential(certificate: Certificate, body: Body, *, public_url: str) -> dict[str, Any]:
-    """The unsigned OpenBadgeCredential of ``certificate``."""
+    """The unsigned AchievementCredential of ``certificate``.
+
+    ``awardedDate`` and ``validFrom`` are the issue date (00:00 Asia/Shanghai): a re-issue (a new
+    download, a new key) signs the same claims again, so neither moves.
+    """
     code, level = certificate.occupation_code, certificate.level
     work_type = f":{certificate.work_type}" if certificate.work_type else ""
+    issued = datetime.combine(certificate.issued_on, clock(0), SHANGHAI).isoformat()
     return {
-        "@context": [VC_CONTEXT, OB_CONTEXT],
+        "@context": [VC_CONTEXT, OB_CONTEXT, context_url(public_url)],
         "id": f"urn:skillpass:certificate:{certificate.number}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "type": ["VerifiableCredential", "AchievementCredential"],
         "name": f"职业技能等级证书：{achievement_name(certificate)}",
         "issuer": {"id": f"urn:skillpass:body:{body.id}", "type": ["Profile"], "name": body.name},
-        "validFrom": datetime.combine(certificate.issued_on, clock(0), SHANGHAI).isoformat(),
+        "validFrom": issued,
+        "awardedDate": issued,
         "credentialSubject": {
             "id": f"urn:skillpass:learner:{certificate.learner_id}",
             "type": ["AchievementSubject"],
+            "licenseNumber": certificate.number,
             "holderNameMasked": mask_name(certificate.holder_name),
-            "certificateNumber": certificate.number,
             "inCatalogueOnIssue": certificate.in_catalogue_on_issue,
             "achievement": {
                 "id": f"urn:skillpass:achievement:{code}{work_type}:{level}",
@@ -74,7 +100,7 @@ def credential(certificate: Certificate, body: Body, *, public_url: str) -> dict
                 "criteria": {"narrative": criteria_narrative(certificate, body)},
             },
         },
-        "credentialStatus": status_entries(public_url, int(certificate.status_index or 0)),
+        "credentialStatus": status_entry(public_url, int(certificate.status_index or 0)),
     }
 
 
