@@ -37,6 +37,23 @@ async def get_credential(number: str, session: SessionDep, ctx: ContextDep, prin
     return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
 
 
+@router.get(
+    "/learners/{learner_id}/clr", response_class=Response, responses={200: {"content": {VC_JWT_MEDIA_TYPE: {}}}}
+)
+async def get_learner_clr(learner_id: str, session: SessionDep, ctx: ContextDep, principal: PrincipalDep) -> Response:
+    """The holder, or their university (its own certificates): a signed CLR 2.0 ``ClrCredential``."""
+    now = datetime.now(UTC)
+    token = await credentials.learner_clr(
+        session,
+        principal=principal,
+        learner_id=learner_id,
+        key=ctx.credential_keys.signing_key(now),
+        public_url=ctx.settings.public_url,
+        now=now,
+    )
+    return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
+
+
 @router.post("/credentials/verify", response_model=credential_verify.CredentialVerifyAnswer, tags=["public"])
 async def verify_credential(
     data: credential_verify.CredentialVerifyIn, request: Request, session: SessionDep, ctx: ContextDep

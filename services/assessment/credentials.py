@@ -13,10 +13,12 @@ from datetime import datetime
 from datetime import time as clock
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal, SigningKey, sign_jwt
 from services.kit.pii import mask_name
+from services.kit.problems import NotFound
 
 from .certificates import CertificateNotFound, is_holder
 from .models import Body, Certificate
@@ -116,3 +118,54 @@ async def certificate_credential(
         raise CertificateNotFound()
     claims = credential(certificate, body, public_url=public_url)
     return sign_jwt(key, {**claims, "iat": int(time.time())}, typ=VC_JWT)
+
+
+CLR_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
+
+
+class LearnerRecordNotFound(NotFound):
+    type_ = "learner-record-not-found"
+    title = "No valid certificate to put in a learner record"
+
+
+async def learner_clr(
+    session: AsyncSession, *, principal: Principal, learner_id: str, key: SigningKey, public_url: str, now: datetime
+) -> str:
+    """The learner's valid certificates as one CLR 2.0 ``ClrCredential``, signed as ``vc+jwt``.
+
+    The holder gets every valid certificate; a university the ones it issued (tenancy, as for
+    ``GET /certificates?learner_id=``). Anyone else, or no valid certificate: 404.
+    """
+    if not (principal.is_learner(learner_id) or principal.is_university):
+        raise LearnerRecordNotFound()
+    stmt = (
+        select(Certificate, Body)
+        .join(Body, col(Body.id) == col(Certificate.body_id))
+        .where(Certificate.learner_id == learner_id, Certificate.status == "valid")
+        .order_by(col(Certificate.issued_on), col(Certificate.number))
+    )
+    if principal.is_university:
+        stmt = stmt.where(Certificate.university_org == principal.org)
+    rows = (await session.exec(stmt)).all()
+    if not rows:
+        raise LearnerRecordNotFound()
+    achievements = [credential(certificate, body, public_url=public_url) for certificate, body in rows]
+    scope = f":{principal.org}" if principal.is_university else ""
+    clr = {
+        "@context": [VC_CONTEXT, CLR_CONTEXT, OB_CONTEXT, context_url(public_url)],
+        "id": f"urn:skillpass:clr:{learner_id}{scope}",
+        "type": ["VerifiableCredential", "ClrCredential"],
+        "name": f"职业技能等级证书汇总（{len(achievements)} 项）",
+        "description": "该学习者全部有效职业技能等级证书的汇总记录（Comprehensive Learner Record）。",
+        "issuer": {"id": SERVICE_ISSUER, "type": ["Profile"], "name": "skillpass 职业技能等级认定服务"},
+        "validFrom": now.isoformat(timespec="seconds"),
+        "awardedDate": now.isoformat(timespec="seconds"),
+        # A university's record holds only its own certificates.
+        "partial": bool(scope),
+        "credentialSubject": {
+            "id": f"urn:skillpass:learner:{learner_id}",
+            "type": ["ClrSubject"],
+            "verifiableCredential": achievements,
+        },
+    }
+    return sign_jwt(key, {**clr, "iat": int(now.timestamp())}, typ=VC_JWT)
