@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,18 +35,27 @@ JWT_CLAIMS = ("iat",)
 
 class CredentialVerifyIn(BaseModel):
     credential: str | dict[str, Any] = Field(description="a compact VC-JWT, or the JSON payload (with `jwt`)")
-    jwt: str | None = Field(default=None, max_length=MAX_BYTES, description="the compact VC-JWT of an object")
+    jwt: str | None = Field(
+        default=None, max_length=MAX_BYTES, validate_default=True, description="the compact VC-JWT of an object"
+    )
 
-    @model_validator(mode="after")
-    def _forms(self) -> CredentialVerifyIn:
-        if isinstance(self.credential, dict) and not self.jwt:
-            raise ValueError("a credential given as JSON needs its compact VC-JWT in `jwt`")
-        if isinstance(self.credential, str) and self.jwt:
-            raise ValueError("give `jwt` only with a credential given as JSON")
-        size = len(self.credential) if isinstance(self.credential, str) else len(json.dumps(self.credential))
+    @field_validator("credential")
+    @classmethod
+    def _size(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        size = len(value) if isinstance(value, str) else len(json.dumps(value))
         if size > MAX_BYTES:
             raise ValueError(f"credential larger than {MAX_BYTES} bytes")
-        return self
+        return value
+
+    @field_validator("jwt")
+    @classmethod
+    def _forms(cls, value: str | None, info: ValidationInfo) -> str | None:
+        given = info.data.get("credential")
+        if isinstance(given, dict) and not value:
+            raise ValueError("a credential given as JSON needs its compact VC-JWT in `jwt`")
+        if isinstance(given, str) and value:
+            raise ValueError("give `jwt` only with a credential given as JSON")
+        return value
 
     @property
     def token(self) -> str:

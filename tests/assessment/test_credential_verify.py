@@ -148,10 +148,17 @@ async def test_garbage_is_an_answer_and_bad_bodies_are_422(client: Any) -> None:
     assert answer["credential"] is None
     assert _results(answer)["format"] == "fail"
     assert all(c["message"].startswith("not checked:") for c in answer["checks"][1:])
-    for body in ({}, {"credential": {"id": "x"}}, {"credential": "a.b.c", "jwt": "a.b.c"}, {"credential": 42}):
+    for body, field in (
+        ({}, "credential"),
+        ({"credential": {"id": "x"}}, "jwt"),
+        ({"credential": "a.b.c", "jwt": "a.b.c"}, "jwt"),
+        ({"credential": 42}, "credential"),
+        ({"credential": "x" * 70_000}, "credential"),
+    ):
         r = await client.post("/v1/credentials/verify", json=body, headers=_ip())
         assert r.status_code == 422, body
         assert r.headers["content-type"].startswith("application/problem+json")
+        assert {tuple(e["loc"])[:2] for e in r.json()["errors"]} == {("body", field)}, r.json()
 
 
 async def test_verification_shares_the_verify_rate_limit(client: Any) -> None:
