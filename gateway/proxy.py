@@ -46,8 +46,10 @@ HOP_BY_HOP = frozenset(
 )
 BUFFER_LIMIT = 1024 * 1024
 # Paths a service serves without a token (relative to the service root).
-PUBLIC_PATHS = frozenset({"openapi.json", "healthz", "readyz", "v1/verify", "v1/credential-keys"})
-PUBLIC_PREFIXES = ("v1/status-lists/",)
+PUBLIC_PATHS = frozenset(
+    {"openapi.json", "healthz", "readyz", "v1/verify", "v1/credential-keys", "v1/credentials/verify"}
+)
+PUBLIC_PREFIXES = ("v1/status-lists/", "v1/contexts/")
 
 
 class TokenBuckets:

@@ -13,15 +13,21 @@ from .api_certificates import router as certificates_router
 from .api_credentials import router as credentials_router
 from .clients import CatalogueClient
 from .deps import Context
+from .keys import KeyRing
 from .settings import AssessmentSettings
 from .verification import IpRateLimiter
 
 
 def credential_key(settings: AssessmentSettings) -> SigningKey:
-    """The key that signs credentials: from the environment, or a file made on first start."""
+    """The first credential key: from the environment, or a file made on first start."""
     if settings.credential_key_pem:
         return SigningKey.from_pem(settings.credential_key_pem.encode())
     return SigningKey.load_or_create(settings.credential_key_path)
+
+
+def credential_keys(settings: AssessmentSettings) -> KeyRing:
+    """The first key and the rotation's others (``credential_keys``)."""
+    return KeyRing.build(credential_key(settings), settings.credential_keys)
 
 
 def create_app(
@@ -50,6 +56,6 @@ def create_app(
         catalogue=catalogue,
         sealer=Sealer(settings.shared.pii_key),
         verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
-        credential_key=credential_key(settings),
+        credential_keys=credential_keys(settings),
     )
     return app

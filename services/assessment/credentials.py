@@ -13,17 +13,23 @@ from datetime import datetime
 from datetime import time as clock
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal, SigningKey, sign_jwt
 from services.kit.pii import mask_name
+from services.kit.problems import NotFound
 
 from .certificates import CertificateNotFound, is_holder
 from .models import Body, Certificate
 from .rules import LEVEL_NAMES, SHANGHAI, needs_review
-from .status_lists import VC_CONTEXT, status_entries
+from .status_lists import VC_CONTEXT, status_entry
 
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+# Our own terms (the ones Open Badges 3.0 has no term for), published at ``context_url``.
+CONTEXT_ID = "skillpass-v1"
+TERMS = "urn:skillpass:terms:"
+XSD = "http://www.w3.org/2001/XMLSchema#"
 # Who signs the status lists: one list spans the certificates of every body.
 SERVICE_ISSUER = "urn:skillpass:service:assessment"
 VC_JWT = "vc+jwt"
@@ -47,22 +53,44 @@ def criteria_narrative(certificate: Certificate, body: Body) -> str:
     )
 
 
+def context_url(public_url: str) -> str:
+    return f"{public_url.rstrip('/')}/v1/contexts/{CONTEXT_ID}"
+
+
+def context_document() -> dict[str, Any]:
+    """The JSON-LD context defining the properties we add beyond VC 2.0 and Open Badges 3.0."""
+    return {
+        "@context": {
+            "@version": 1.1,
+            "@protected": True,
+            "holderNameMasked": {"@id": f"{TERMS}holderNameMasked", "@type": f"{XSD}string"},
+            "inCatalogueOnIssue": {"@id": f"{TERMS}inCatalogueOnIssue", "@type": f"{XSD}boolean"},
+        }
+    }
+
+
 def credential(certificate: Certificate, body: Body, *, public_url: str) -> dict[str, Any]:
-    """The unsigned OpenBadgeCredential of ``certificate``."""
+    """The unsigned AchievementCredential of ``certificate``.
+
+    ``awardedDate`` and ``validFrom`` are the issue date (00:00 Asia/Shanghai): a re-issue (a new
+    download, a new key) signs the same claims again, so neither moves.
+    """
     code, level = certificate.occupation_code, certificate.level
     work_type = f":{certificate.work_type}" if certificate.work_type else ""
+    issued = datetime.combine(certificate.issued_on, clock(0), SHANGHAI).isoformat()
     return {
-        "@context": [VC_CONTEXT, OB_CONTEXT],
+        "@context": [VC_CONTEXT, OB_CONTEXT, context_url(public_url)],
         "id": f"urn:skillpass:certificate:{certificate.number}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "type": ["VerifiableCredential", "AchievementCredential"],
         "name": f"职业技能等级证书：{achievement_name(certificate)}",
         "issuer": {"id": f"urn:skillpass:body:{body.id}", "type": ["Profile"], "name": body.name},
-        "validFrom": datetime.combine(certificate.issued_on, clock(0), SHANGHAI).isoformat(),
+        "validFrom": issued,
+        "awardedDate": issued,
         "credentialSubject": {
             "id": f"urn:skillpass:learner:{certificate.learner_id}",
             "type": ["AchievementSubject"],
+            "licenseNumber": certificate.number,
             "holderNameMasked": mask_name(certificate.holder_name),
-            "certificateNumber": certificate.number,
             "inCatalogueOnIssue": certificate.in_catalogue_on_issue,
             "achievement": {
                 "id": f"urn:skillpass:achievement:{code}{work_type}:{level}",
@@ -74,7 +102,7 @@ def credential(certificate: Certificate, body: Body, *, public_url: str) -> dict
                 "criteria": {"narrative": criteria_narrative(certificate, body)},
             },
         },
-        "credentialStatus": status_entries(public_url, int(certificate.status_index or 0)),
+        "credentialStatus": status_entry(public_url, int(certificate.status_index or 0)),
     }
 
 
@@ -90,3 +118,54 @@ async def certificate_credential(
         raise CertificateNotFound()
     claims = credential(certificate, body, public_url=public_url)
     return sign_jwt(key, {**claims, "iat": int(time.time())}, typ=VC_JWT)
+
+
+CLR_CONTEXT = "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"
+
+
+class LearnerRecordNotFound(NotFound):
+    type_ = "learner-record-not-found"
+    title = "No valid certificate to put in a learner record"
+
+
+async def learner_clr(
+    session: AsyncSession, *, principal: Principal, learner_id: str, key: SigningKey, public_url: str, now: datetime
+) -> str:
+    """The learner's valid certificates as one CLR 2.0 ``ClrCredential``, signed as ``vc+jwt``.
+
+    The holder gets every valid certificate; a university the ones it issued (tenancy, as for
+    ``GET /certificates?learner_id=``). Anyone else, or no valid certificate: 404.
+    """
+    if not (principal.is_learner(learner_id) or principal.is_university):
+        raise LearnerRecordNotFound()
+    stmt = (
+        select(Certificate, Body)
+        .join(Body, col(Body.id) == col(Certificate.body_id))
+        .where(Certificate.learner_id == learner_id, Certificate.status == "valid")
+        .order_by(col(Certificate.issued_on), col(Certificate.number))
+    )
+    if principal.is_university:
+        stmt = stmt.where(Certificate.university_org == principal.org)
+    rows = (await session.exec(stmt)).all()
+    if not rows:
+        raise LearnerRecordNotFound()
+    achievements = [credential(certificate, body, public_url=public_url) for certificate, body in rows]
+    scope = f":{principal.org}" if principal.is_university else ""
+    clr = {
+        "@context": [VC_CONTEXT, CLR_CONTEXT, OB_CONTEXT, context_url(public_url)],
+        "id": f"urn:skillpass:clr:{learner_id}{scope}",
+        "type": ["VerifiableCredential", "ClrCredential"],
+        "name": f"职业技能等级证书汇总（{len(achievements)} 项）",
+        "description": "该学习者全部有效职业技能等级证书的汇总记录（Comprehensive Learner Record）。",
+        "issuer": {"id": SERVICE_ISSUER, "type": ["Profile"], "name": "skillpass 职业技能等级认定服务"},
+        "validFrom": now.isoformat(timespec="seconds"),
+        "awardedDate": now.isoformat(timespec="seconds"),
+        # A university's record holds only its own certificates.
+        "partial": bool(scope),
+        "credentialSubject": {
+            "id": f"urn:skillpass:learner:{learner_id}",
+            "type": ["ClrSubject"],
+            "verifiableCredential": achievements,
+        },
+    }
+    return sign_jwt(key, {**clr, "iat": int(now.timestamp())}, typ=VC_JWT)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.kit.auth import SigningKey
 from services.kit.pii import Sealer
 
 from .clients import CatalogueClient
+from .keys import KeyRing
 from .settings import AssessmentSettings
 from .verification import IpRateLimiter
 
@@ -21,7 +21,7 @@ class Context:
     catalogue: CatalogueClient
     sealer: Sealer
     verify_limiter: IpRateLimiter
-    credential_key: SigningKey
+    credential_keys: KeyRing
 
 
 def get_context(request: Request) -> Context:

@@ -31,8 +31,9 @@ SCHEMA = "assessment"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
-# A certificate's place in the status lists (bit ``status_index % 131072`` of list
-# ``status_index // 131072``), handed out once at issue; starts at 0 like the lists' indexes.
+# A certificate's place in the status lists (entry ``status_index % 131072`` of list
+# ``status_index // 131072``), handed out once at issue: the sequence counts certificates, and
+# ``next_status_index()`` (asm_0004) maps the count through ``status_slots``, a random permutation.
 certificate_status_index_seq = Sequence(
     "certificate_status_index_seq", start=0, minvalue=0, metadata=metadata, schema=SCHEMA
 )
@@ -160,13 +161,22 @@ class Certificate(AssessmentTable, table=True):
         default=None,
         sa_column=Column(
             Integer,
-            server_default=certificate_status_index_seq.next_value(),
+            server_default=text("assessment.next_status_index()"),
             nullable=False,
             unique=True,
         ),
     )
     created_at: datetime | None = _now_column()
     updated_at: datetime | None = _now_column()
+
+
+class StatusSlot(AssessmentTable, table=True):
+    """A random permutation of the entries of one status list, drawn once by asm_0004."""
+
+    __tablename__ = "status_slots"
+
+    position: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    slot: int = Field(unique=True)
 
 
 class Batch(AssessmentTable, table=True):

@@ -1,8 +1,11 @@
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.kit.settings import ServiceSettings
+
+from .keys import CredentialKeySpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,5 +28,8 @@ class AssessmentSettings(ServiceSettings):
     # (one Secret shared by every replica), or a file generated on first start.
     credential_key_pem: str | None = None
     credential_key_path: Path = PROJECT_ROOT / ".data" / "keys" / "credential-key.pem"
+    # Rotation (docs/operations.md): more keys as JSON, e.g.
+    # [{"pem": "...", "signs_from": "2027-01-01T00:00:00+08:00"}, {"public_jwk": {...}}].
+    credential_keys: list[CredentialKeySpec] = Field(default_factory=list)
     # This service as verifiers reach it (through the gateway): status-list URLs in credentials.
     public_url: str = "http://127.0.0.1:8000/api/assessment"

@@ -23,7 +23,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
-from jose import jwt
+from jose import jws, jwt
 from jose.exceptions import JOSEError
 
 from .problems import Forbidden, NotFound, Unauthorized
@@ -120,6 +120,27 @@ def mint_token(
 def sign_jwt(key: SigningKey, claims: dict[str, Any], *, typ: str) -> str:
     """Any claims set as a compact ES256 JWS with ``kid`` and ``typ`` (e.g. ``vc+jwt``) headers."""
     return str(jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}))
+
+
+def jws_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The unverified header and JSON payload of a compact JWS; ``ValueError`` when malformed."""
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.get_unverified_claims(token)
+    except JOSEError as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise ValueError("header and payload must be JSON objects")
+    return dict(header), dict(claims)
+
+
+def jws_verifies(token: str, jwk: dict[str, str]) -> bool:
+    """Whether the ES256 signature of compact JWS ``token`` verifies with public ``jwk`` (no claim checks)."""
+    try:
+        jws.verify(token, jwk, algorithms=[ALGORITHM])
+    except JOSEError:
+        return False
+    return True
 
 
 # Roles that read across every tenant: the bureau, the municipal data platform, and our own services.

@@ -289,3 +289,11 @@ async def test_results_become_verifiable_certificates_across_services(platform):
         summary = (await client.get("/api/me/summary", headers=student)).json()
         assert [c["number"] for c in summary["certificates"]] == [number]
         assert "certificates" not in summary["unavailable"]
+
+        # The holder takes the certificate away; an employer checks it through the gateway, no token.
+        vc = await client.get(f"/api/assessment/v1/certificates/{number}/credential", headers=student)
+        assert vc.status_code == 200, vc.text
+        checked = await client.post("/api/assessment/v1/credentials/verify", json={"credential": vc.text})
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["verified"] is True, checked.json()
+        assert {c["result"] for c in checked.json()["checks"]} == {"pass"}

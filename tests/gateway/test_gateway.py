@@ -196,6 +196,13 @@ async def test_public_paths_need_no_token(gw):
     assert r.status_code == 200 and r.json()["authorization"] is False
 
 
+async def test_credential_verification_and_context_need_no_token(gw):
+    r = await gw.post("/api/assessment/v1/credentials/verify", json={"credential": "x"})
+    assert r.status_code == 200 and r.json()["authorization"] is False
+    r = await gw.get("/api/assessment/v1/contexts/skillpass-v1")
+    assert r.status_code == 200 and r.json()["authorization"] is False
+
+
 async def test_unknown_service_404_and_down_service_503(gw, tokens):
     r = await gw.get("/api/nope/v1/x", headers=tokens.headers("admin"))
     assert r.status_code == 404
