@@ -22,7 +22,6 @@ TRANSITIONS = {
     "reinstate": ({"suspended"}, "valid", "reinstated"),
     "revoke": ({"valid", "suspended"}, "revoked", "revoked"),
 }
-READERS = frozenset({"admin", "platform", "service"})
 
 
 class CertificateNotFound(NotFound):
@@ -36,13 +35,11 @@ class CertificateStateConflict(Conflict):
 
 
 def is_holder(principal: Principal, certificate: Certificate) -> bool:
-    return principal.role == "student" and principal.sub == certificate.learner_id
+    return principal.is_learner(certificate.learner_id)
 
 
 def may_read(principal: Principal, certificate: Certificate) -> bool:
-    return (
-        principal.role in READERS or is_holder(principal, certificate) or principal.owns_org(certificate.university_org)
-    )
+    return principal.may_read_learner(certificate.learner_id, certificate.university_org)
 
 
 def certificate_read(principal: Principal, certificate: Certificate) -> CertificateRead:
@@ -87,10 +84,11 @@ async def list_certificates(
 ) -> Page[CertificateRead]:
     """A learner's certificates; a university sees only those it issued, a student only their own."""
     stmt = select(Certificate).where(Certificate.learner_id == learner_id).order_by(col(Certificate.number))
-    if principal.role == "student" and principal.sub != learner_id:
+    if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
-    if principal.role == "university":
-        stmt = stmt.where(Certificate.university_org == principal.org)
+    scope = principal.org_scope(None)
+    if scope is not None:
+        stmt = stmt.where(Certificate.university_org == scope)
     if page.after is not None:
         stmt = stmt.where(col(Certificate.number) > str(page.after))
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()

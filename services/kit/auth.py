@@ -35,6 +35,16 @@ Role = Literal["admin", "university", "student", "platform", "service"]
 ROLES: tuple[Role, ...] = typing.get_args(Role)
 
 
+def parse_role(value: object) -> Role | None:
+    """The role a claim or option names, or None for anything else."""
+    return next((r for r in ROLES if r == value), None)
+
+
+def role_needs_org(role: Role) -> bool:
+    """A university acts only within its own org, so its tokens and clients must name one."""
+    return role == "university"
+
+
 def _b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -304,10 +314,10 @@ class Verifier:
             )
         except JOSEError as exc:
             raise Unauthorized("invalid token") from exc
-        role = next((r for r in ROLES if r == claims.get("role")), None)
+        role = parse_role(claims.get("role"))
         if role is None:
             raise Unauthorized("token has no valid role")
-        if role == "university" and not claims.get("org"):
+        if role_needs_org(role) and not claims.get("org"):
             raise Unauthorized("a university token must carry org")
         scope = claims.get("scope") or ""
         principal = Principal(
