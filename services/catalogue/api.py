@@ -13,7 +13,7 @@ from services.kit.auth import Principal, PrincipalDep, require_roles
 from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
-from . import editions, entries, importer, industries, lookups, occupations
+from . import diffs, editions, entries, importer, industries, lookups, occupations
 from .schemas import (
     DiffRead,
     EditionCreate,
@@ -162,7 +162,7 @@ async def publish_edition(
 
 @router.get("/editions/{edition_id}/diff", response_model=DiffRead)
 async def diff_editions(edition_id: uuid.UUID, against: uuid.UUID, session: SessionDep, _: PrincipalDep) -> DiffRead:
-    return await editions.diff_editions(session, edition_id=edition_id, against=against)
+    return await diffs.diff_editions(session, edition_id=edition_id, against=against)
 
 
 @router.get("/entries", response_model=entries.EntriesPage, summary="Entries in force on a date")
