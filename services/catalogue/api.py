@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
+from services.kit.clock import today_in_shanghai
 from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
@@ -36,12 +36,6 @@ from .settings import CatalogueSettings
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 Admin = Annotated[Principal, require_roles("admin")]
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def today() -> date:
-    """Policy dates are Shanghai dates."""
-    return datetime.now(SHANGHAI).date()
 
 
 def settings_of(request: Request) -> CatalogueSettings:
@@ -176,7 +170,7 @@ async def entries_as_of(
     q: Annotated[str | None, Query(max_length=50)] = None,
 ) -> entries.EntriesPage:
     return await entries.entries_as_of(
-        session, as_of=as_of or today(), page=page, industry=industry, min_level=min_level, q=q
+        session, as_of=as_of or today_in_shanghai(), page=page, industry=industry, min_level=min_level, q=q
     )
 
 
@@ -194,7 +188,7 @@ async def lookup(
         session,
         occupation_code=occupation_code,
         level=level,
-        as_of=as_of or today(),
+        as_of=as_of or today_in_shanghai(),
         work_type=work_type,
         classification=settings_of(request).classification,
     )

@@ -9,11 +9,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Request
 
 from services.kit.auth import Principal, require_roles
+from services.kit.clock import today_in_shanghai
 from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
 from . import proposals, recommendations, signals
-from .api import settings_of, today
+from .api import settings_of
 from .schemas_adjust import (
     MAX_SIGNALS,
     PERIOD_PATTERN,
@@ -50,12 +51,12 @@ async def get_recommendations(
     period: Annotated[str, Query(pattern=PERIOD_PATTERN)],
     as_of: date | None = None,
 ) -> Recommendations:
-    return await recommendations.recommend(session, period=period, as_of=as_of or today())
+    return await recommendations.recommend(session, period=period, as_of=as_of or today_in_shanghai())
 
 
 @router.get("/recommendations/rule", response_model=RuleRead, summary="The weights and thresholds in force")
 async def get_rule(session: SessionDep, _: Admin, as_of: date | None = None) -> RuleRead:
-    return await recommendations.rule_in_force(session, as_of or today())
+    return await recommendations.rule_in_force(session, as_of or today_in_shanghai())
 
 
 @router.post("/recommendations/rules", response_model=RuleRead, status_code=201)
