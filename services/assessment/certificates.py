@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +11,7 @@ from services.kit.pages import Page, PageParams, make_page
 from services.kit.pii import mask_name
 from services.kit.problems import Conflict, NotFound
 
+from .events import CertificateStatusChanged
 from .models import SCHEMA, Certificate
 from .schemas import CertificateRead
 
@@ -53,23 +52,23 @@ def certificate_read(principal: Principal, certificate: Certificate) -> Certific
     )
 
 
-def event_data(certificate: Certificate) -> dict[str, Any]:
-    return {
-        "number": certificate.number,
-        "learner_id": certificate.learner_id,
-        "occupation_code": certificate.occupation_code,
-        "occupation_name": certificate.occupation_name,
-        "work_type": certificate.work_type,
-        "level": certificate.level,
-        "body_id": str(certificate.body_id),
-        "university_org": certificate.university_org,
-        "issued_on": certificate.issued_on.isoformat(),
-        "in_catalogue_on_issue": certificate.in_catalogue_on_issue,
-        "edition_id": certificate.edition_id,
-        "status": certificate.status,
-        "reason": certificate.status_reason,
-        "holder_name_masked": mask_name(certificate.holder_name),
-    }
+def event_data(certificate: Certificate) -> CertificateStatusChanged:
+    return CertificateStatusChanged(
+        number=certificate.number,
+        learner_id=certificate.learner_id,
+        occupation_code=certificate.occupation_code,
+        occupation_name=certificate.occupation_name,
+        work_type=certificate.work_type,
+        level=certificate.level,
+        body_id=certificate.body_id,
+        university_org=certificate.university_org,
+        issued_on=certificate.issued_on,
+        in_catalogue_on_issue=certificate.in_catalogue_on_issue,
+        edition_id=certificate.edition_id,
+        status=certificate.status,
+        reason=certificate.status_reason,
+        holder_name_masked=mask_name(certificate.holder_name),
+    )
 
 
 async def get_certificate(session: AsyncSession, *, principal: Principal, number: str) -> CertificateRead:
@@ -110,6 +109,7 @@ async def change_status(
     certificate.status, certificate.status_reason = to_status, reason
     session.add(certificate)
     await session.flush()
-    await emit(session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", event_data(certificate))
+    data = event_data(certificate).model_dump(mode="json")
+    await emit(session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", data)
     await session.commit()
     return certificate_read(principal, certificate)

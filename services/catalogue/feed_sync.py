@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.assessment.events import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, CertificateFacts
 from services.kit.http import ServiceClient
 from services.kit.problems import UpstreamUnavailable
 
@@ -28,7 +29,7 @@ from .sql import emit_event, run
 
 log = logging.getLogger("skillpass.catalogue.feed_sync")
 FEED = "assessment"
-ISSUED, REVOKED = "assessment.certificate.issued", "assessment.certificate.revoked"
+ISSUED, REVOKED = CERTIFICATE_ISSUED, CERTIFICATE_REVOKED
 
 _CLAIM = text(f"""INSERT INTO {SCHEMA}.applied_feed_events (feed, event_id)
 SELECT :feed, unnest(CAST(:ids AS bigint[])) ON CONFLICT DO NOTHING RETURNING event_id""")
@@ -51,16 +52,12 @@ def quarter(day: date) -> str:
 
 def supply_key(event: dict[str, Any]) -> tuple[str, str, int] | None:
     """(occupation, period, level) an event counts for; None for an event that cannot be counted."""
-    data = event.get("data") or {}
-    code = data.get("occupation_code")
-    try:
-        when = date.fromisoformat(str(data.get("issued_on") or str(event.get("occurred_at", ""))[:10]))
-        level = int(data.get("level") or 0)
+    try:  # a pydantic ValidationError is a ValueError
+        facts = CertificateFacts.model_validate(event.get("data") or {})
+        when = facts.issued_on or date.fromisoformat(str(event.get("occurred_at", ""))[:10])
     except (TypeError, ValueError):
         return None
-    if not isinstance(code, str) or not 0 <= level <= 5:
-        return None
-    return code, quarter(when), level
+    return facts.occupation_code, quarter(when), facts.level
 
 
 async def _apply_page(session: AsyncSession, events: list[dict[str, Any]], classification: str) -> tuple[int, int]:
