@@ -14,6 +14,7 @@ from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
 from . import diffs, editions, entries, importer, industries, lookups, occupations
+from .deps import ContextDep
 from .schemas import (
     DiffRead,
     EditionCreate,
@@ -32,20 +33,14 @@ from .schemas import (
     OccupationRead,
     PublishRequest,
 )
-from .settings import CatalogueSettings
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 Admin = Annotated[Principal, require_roles("admin")]
 
 
-def settings_of(request: Request) -> CatalogueSettings:
-    settings: CatalogueSettings = request.app.state.settings
-    return settings
-
-
 @router.get("/occupations", response_model=Page[OccupationRead], summary="Search the classification")
 async def list_occupations(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     _: PrincipalDep,
     page: PageDep,
@@ -53,13 +48,13 @@ async def list_occupations(
     major: Annotated[str | None, Query(pattern=r"^[1-8]$")] = None,
 ) -> Page[OccupationRead]:
     return await occupations.list_occupations(
-        session, classification=settings_of(request).classification, page=page, q=q, major=major
+        session, classification=ctx.settings.classification, page=page, q=q, major=major
     )
 
 
 @router.get("/occupations/{code}", response_model=OccupationDetail)
-async def get_occupation(request: Request, code: str, session: SessionDep, _: PrincipalDep) -> OccupationDetail:
-    return await occupations.get_occupation(session, classification=settings_of(request).classification, code=code)
+async def get_occupation(code: str, session: SessionDep, _: PrincipalDep, ctx: ContextDep) -> OccupationDetail:
+    return await occupations.get_occupation(session, classification=ctx.settings.classification, code=code)
 
 
 @router.post(
@@ -76,8 +71,8 @@ async def get_occupation(request: Request, code: str, session: SessionDep, _: Pr
         }
     },
 )
-async def import_occupations(request: Request, session: SessionDep, principal: Admin) -> ImportResult:
-    settings = settings_of(request)
+async def import_occupations(request: Request, session: SessionDep, principal: Admin, ctx: ContextDep) -> ImportResult:
+    settings = ctx.settings
     rows = await importer.parse_rows(await request.body(), request.headers.get("content-type", "application/json"))
     return await importer.import_occupations(
         session,
@@ -115,9 +110,9 @@ async def get_edition(edition_id: uuid.UUID, session: SessionDep, _: PrincipalDe
 
 
 @router.post("/editions", response_model=EditionRead, status_code=201)
-async def create_edition(request: Request, body: EditionCreate, session: SessionDep, principal: Admin) -> EditionRead:
+async def create_edition(body: EditionCreate, session: SessionDep, principal: Admin, ctx: ContextDep) -> EditionRead:
     return await editions.create_edition(
-        session, body=body, classification=settings_of(request).classification, actor=principal.sub
+        session, body=body, classification=ctx.settings.classification, actor=principal.sub
     )
 
 
@@ -176,7 +171,7 @@ async def entries_as_of(
 
 @router.get("/lookup", response_model=LookupRead, summary="Was an occupation at a level in the catalogue on a date?")
 async def lookup(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     _: PrincipalDep,
     occupation_code: Annotated[str, Query(min_length=1, max_length=20)],
@@ -190,18 +185,16 @@ async def lookup(
         level=level,
         as_of=as_of or today_in_shanghai(),
         work_type=work_type,
-        classification=settings_of(request).classification,
+        classification=ctx.settings.classification,
     )
 
 
 @router.post("/lookups", response_model=LookupResults, summary="Many lookups in one call (up to 10,000)")
 async def lookup_many(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     _: Annotated[Principal, require_roles("admin", "service", "platform", "university")],
     body: Annotated[LookupBatch, Body()],
 ) -> LookupResults:
-    results = await lookups.lookup_many(
-        session, queries=body.queries, classification=settings_of(request).classification
-    )
+    results = await lookups.lookup_many(session, queries=body.queries, classification=ctx.settings.classification)
     return LookupResults(results=results)

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 
 from services.kit.auth import Principal, require_roles
 from services.kit.clock import today_in_shanghai
@@ -14,7 +14,7 @@ from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
 from . import proposals, recommendations, signals
-from .api import settings_of
+from .deps import ContextDep
 from .schemas_adjust import (
     MAX_SIGNALS,
     PERIOD_PATTERN,
@@ -34,13 +34,13 @@ Admin = Annotated[Principal, require_roles("admin")]
 
 @router.post("/signals", response_model=SignalsResult, summary="Labour-market observations (idempotent)")
 async def post_signals(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     principal: Annotated[Principal, require_roles("admin", "platform")],
     body: Annotated[list[SignalIn], Body(max_length=MAX_SIGNALS)],
 ) -> SignalsResult:
     return await signals.record_signals(
-        session, rows=body, classification=settings_of(request).classification, actor=principal.sub
+        session, rows=body, classification=ctx.settings.classification, actor=principal.sub
     )
 
 

@@ -15,8 +15,8 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.assessment.events import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, CertificateFacts
@@ -25,6 +25,7 @@ from services.kit.problems import UpstreamUnavailable
 
 from .models import SCHEMA, FeedCursor
 from .schemas_adjust import SyncResult
+from .settings import CatalogueSettings
 from .sql import emit_event, run
 
 log = logging.getLogger("skillpass.catalogue.feed_sync")
@@ -145,12 +146,13 @@ async def sync_assessment_feed(
     return result
 
 
-async def poll_forever(app: FastAPI, client: ServiceClient, interval_s: float) -> None:
+async def poll_forever(
+    sessionmaker: async_sessionmaker[AsyncSession], client: ServiceClient, settings: CatalogueSettings
+) -> None:
     """The background poller: a failure is logged and retried at the next tick, never fatal."""
-    settings = app.state.settings
     while True:
         try:
-            async with app.state.sessionmaker() as session:
+            async with sessionmaker() as session:
                 await sync_assessment_feed(
                     session, client, page_size=settings.feed_page_size, classification=settings.classification
                 )
@@ -158,7 +160,7 @@ async def poll_forever(app: FastAPI, client: ServiceClient, interval_s: float) -
             raise
         except Exception as exc:  # a poller must survive any upstream or database hiccup
             log.warning("assessment feed sync failed: %s", exc)
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(settings.feed_poll_interval_s)
 
 
 async def stop(task: asyncio.Task[None]) -> None:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
 from jose import jwt
 from jose.exceptions import JOSEError
+from starlette.applications import Starlette
 
 from .problems import Forbidden, NotFound, Unauthorized
 
@@ -338,9 +339,14 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def verifier_of(app: Starlette) -> Verifier:
+    """The app's token verifier (tests swap in one that trusts their key)."""
+    verifier: Verifier = app.state.verifier
+    return verifier
+
+
 async def get_principal(request: Request) -> Principal:
-    verifier: Verifier = request.app.state.verifier
-    principal = await verifier.verify(bearer_token(request))
+    principal = await verifier_of(request.app).verify(bearer_token(request))
     request.state.principal = principal
     return principal
 
