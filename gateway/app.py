@@ -22,13 +22,16 @@ from services.kit.auth import (
     jwks_document,
     require_roles,
 )
+from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
 from . import clients, summary
+from .deps import NAME, Context, ContextDep
 from .docs import install_docs
-from .proxy import ProxyFastPath, TokenBuckets, Upstreams, proxy
+from .proxy import ProxyFastPath, TokenBuckets, proxy
 from .settings import GatewaySettings
+from .upstreams import Upstreams
 
 router = APIRouter()
 Admin = Annotated[Principal, require_roles("admin")]
@@ -59,13 +62,14 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 async def token(
     request: Request,
     session: SessionDep,
+    ctx: ContextDep,
     grant_type: Annotated[str, Form()],
     client_id: Annotated[str | None, Form(max_length=200)] = None,
     client_secret: Annotated[str | None, Form(max_length=500)] = None,
 ) -> clients.TokenResponse:
     """OAuth 2.0 client credentials, in the form body or HTTP Basic."""
     # Guessing secrets is throttled per address like any other call.
-    wait = request.app.state.rate_limiter.take("token:" + (request.client.host if request.client else "-"))
+    wait = ctx.rate_limiter.take("token:" + (request.client.host if request.client else "-"))
     if wait > 0:
         raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
     if grant_type != "client_credentials":
@@ -74,10 +78,10 @@ async def token(
     cid, secret = basic if basic else (client_id, client_secret)
     if not cid or not secret:
         raise clients.InvalidClient("client_id and client_secret are required")
-    s: GatewaySettings = request.app.state.settings
+    s = ctx.settings
     return await clients.issue_token(
         session,
-        key=request.app.state.signing_key,
+        key=ctx.signing_key,
         client_id=cid,
         client_secret=secret,
         issuer=s.shared.token_issuer,
@@ -87,8 +91,8 @@ async def token(
 
 
 @router.get("/.well-known/jwks.json", tags=["auth"])
-async def jwks(request: Request) -> JSONResponse:
-    keys = [request.app.state.signing_key, *request.app.state.retired_keys]
+async def jwks(ctx: ContextDep) -> JSONResponse:
+    keys = [ctx.signing_key, *ctx.retired_keys]
     return JSONResponse(jwks_document(keys), headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -98,14 +102,14 @@ async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admi
 
 
 @router.get("/api/me/summary", response_model=summary.Summary, tags=["me"])
-async def me_summary(request: Request, principal: Student) -> summary.Summary:
+async def me_summary(request: Request, principal: Student, ctx: ContextDep) -> summary.Summary:
     """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
     fetched are listed in ``unavailable`` instead of failing the whole answer."""
-    return await summary.summary(request.app.state.upstreams, learner_id=principal.sub, token=bearer_token(request))
+    return await summary.summary(ctx.upstreams, learner_id=principal.sub, token=bearer_token(request))
 
 
 async def _services_ready(app: FastAPI) -> Response:
-    settings: GatewaySettings = app.state.settings
+    settings = context_of(app, NAME, Context).settings
 
     async def check(name: str, base: str) -> tuple[str, str]:
         try:
@@ -132,6 +136,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         connect_timeout_s=settings.upstream_connect_timeout_s,
     )
 
+    # The gateway trusts its own keys directly; it needs no JWKS round trip to itself.
+    issuers = {settings.shared.token_issuer: KeySource(static=[k.public_jwk for k in (key, *retired)])}
+    if settings.shared.idp_issuer and settings.shared.idp_jwks_url:
+        issuers[settings.shared.idp_issuer] = KeySource(settings.shared.idp_jwks_url)
+
     async def shutdown(_: FastAPI) -> None:
         await upstreams.close()
 
@@ -144,17 +153,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
         description="The one door: tokens, routing to the services, rate limits.",
+        extra_readiness=_services_ready,
+        verifier=Verifier(audience=settings.shared.token_audience, issuers=issuers),
     )
-    app.state.signing_key = key
-    app.state.retired_keys = retired
-    # The gateway trusts its own keys directly; it needs no JWKS round trip to itself.
-    issuers = {settings.shared.token_issuer: KeySource(static=[k.public_jwk for k in (key, *retired)])}
-    if settings.shared.idp_issuer and settings.shared.idp_jwks_url:
-        issuers[settings.shared.idp_issuer] = KeySource(settings.shared.idp_jwks_url)
-    app.state.verifier = Verifier(audience=settings.shared.token_audience, issuers=issuers)
-    app.state.upstreams = upstreams
-    app.state.rate_limiter = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
-    app.state.extra_readiness = _services_ready
+    context = Context(
+        settings=settings,
+        signing_key=key,
+        retired_keys=tuple(retired),
+        upstreams=upstreams,
+        rate_limiter=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+    )
+    install_context(app, NAME, context)
+    app.state.upstreams = upstreams  # what tests close when they ran the app without its lifespan
     install_docs(app, list(settings.upstreams()))
     app.router.routes.append(
         Route("/api/{service}/{rest:path}", proxy, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])

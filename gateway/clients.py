@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.kit.auth import SigningKey, mint_token
+from services.kit.auth import Role, SigningKey, mint_token, role_needs_org
 from services.kit.feed import emit
 from services.kit.problems import Problem
 
@@ -24,13 +24,13 @@ _DUMMY_HASH = _hasher.hash("not-a-real-secret")
 
 class ClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    role: Literal["admin", "university", "platform", "service", "student"]
+    role: Role
     org: str | None = Field(default=None, max_length=100)
     scopes: list[str] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _university_needs_org(self) -> ClientCreate:
-        if self.role == "university" and not self.org:
+        if role_needs_org(self.role) and not self.org:
             raise ValueError("a university client must name its org")
         return self
 

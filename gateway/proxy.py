@@ -7,7 +7,6 @@ Small bodies are buffered (one write each way); large ones stream with a running
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from services.kit.auth import Principal, Verifier, bearer_token
+from services.kit.auth import Principal, bearer_token, verifier_of
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import (
     NotFound,
@@ -28,6 +27,8 @@ from services.kit.problems import (
     UpstreamUnavailable,
     problem_response,
 )
+
+from .deps import get_context
 
 HOP_BY_HOP = frozenset(
     {
@@ -71,32 +72,6 @@ class TokenBuckets:
             self._buckets.clear()
         self._buckets[key] = (tokens - 1.0, now)
         return 0.0
-
-
-class Upstreams:
-    """One pooled aiohttp session per upstream service."""
-
-    def __init__(self, bases: dict[str, str], *, pool_size: int, timeout_s: float, connect_timeout_s: float) -> None:
-        self.bases = {k: v.rstrip("/") for k, v in bases.items()}
-        self._pool_size = pool_size
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
-        self.sessions: dict[str, aiohttp.ClientSession] = {}
-
-    def session(self, name: str) -> aiohttp.ClientSession:
-        s = self.sessions.get(name)
-        if s is None or s.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=300)
-            s = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            )
-            self.sessions[name] = s
-        return s
-
-    async def close(self) -> None:
-        await asyncio.gather(*(s.close() for s in self.sessions.values()))
 
 
 def _client_key(request: Request, principal: Principal | None) -> str:
@@ -147,20 +122,19 @@ async def proxy(request: Request) -> Response:
 
 
 async def forward(request: Request, service: str, rest: str) -> Response:
-    app = request.app
-    upstreams: Upstreams = app.state.upstreams
+    ctx = get_context(request)
+    upstreams = ctx.upstreams
     base = upstreams.bases.get(service)
     if base is None:
         raise NotFound(f"no service {service!r}")
     principal: Principal | None = None
     if not _is_public(rest):
-        verifier: Verifier = app.state.verifier
-        principal = await verifier.verify(bearer_token(request))
-    wait = app.state.rate_limiter.take(_client_key(request, principal))
+        principal = await verifier_of(request.app).verify(bearer_token(request))
+    wait = ctx.rate_limiter.take(_client_key(request, principal))
     if wait > 0:
         raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
     too_large = _BodyTooLarge()
-    body = await _request_body(request, app.state.settings.max_body_bytes, too_large)
+    body = await _request_body(request, ctx.settings.max_body_bytes, too_large)
     headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP]
     headers.append((REQUEST_ID_HEADER, request_id_var.get()))
     if request.client:
@@ -178,7 +152,7 @@ async def forward(request: Request, service: str, rest: str) -> Response:
         headers,
         body,
         too_large,
-        app.state.settings.max_body_bytes,
+        ctx.settings.max_body_bytes,
     )
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 
-from .proxy import Upstreams
+from .upstreams import Upstreams
 
 PART_TIMEOUT_S = 3.0
 

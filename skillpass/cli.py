@@ -16,19 +16,6 @@ clients_app = typer.Typer(help="OAuth clients", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
 
 
-def admin_token(ttl_s: int = 3600) -> str:
-    from gateway.app import load_keys
-    from gateway.settings import GatewaySettings
-    from services.kit.auth import mint_token
-    from services.kit.settings import SharedSettings
-
-    shared = SharedSettings()
-    key, _ = load_keys(GatewaySettings())
-    return mint_token(
-        key, sub="dev-admin", role="admin", issuer=shared.token_issuer, audience=shared.token_audience, ttl_s=ttl_s
-    )
-
-
 @app.command()
 def token(
     role: Annotated[str, typer.Option(help="admin | university | student | platform | service")],
@@ -38,31 +25,19 @@ def token(
     ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 3600,
 ) -> None:
     """Mint a dev token signed with the gateway's key; prints the bare JWT."""
-    from gateway.app import load_keys
-    from gateway.settings import GatewaySettings
-    from services.kit.auth import ROLES, mint_token
-    from services.kit.settings import SharedSettings
+    from services.kit.auth import ROLES, Principal, parse_role
 
-    if role not in ROLES:
+    from .tokens import gateway_token
+
+    parsed = parse_role(role)
+    if parsed is None:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
-    if role == "university" and not org:
+    principal = Principal(sub=sub or f"dev-{role}", role=parsed, org=org)
+    if principal.is_university and not org:
         raise typer.BadParameter("a university token needs --org", param_hint="--org")
-    if role == "student" and not sub:
+    if principal.is_student and not sub:
         raise typer.BadParameter("a student token needs --sub <learner_id>", param_hint="--sub")
-    shared = SharedSettings()
-    key, _ = load_keys(GatewaySettings())
-    typer.echo(
-        mint_token(
-            key,
-            sub=sub or f"dev-{role}",
-            role=role,
-            org=org,
-            scopes=scope or [],
-            issuer=shared.token_issuer,
-            audience=shared.token_audience,
-            ttl_s=ttl,
-        )
-    )
+    typer.echo(gateway_token(sub=principal.sub, role=principal.role, org=principal.org, scopes=scope or [], ttl_s=ttl))
 
 
 def _db_admin_url() -> str:

@@ -24,6 +24,7 @@ from .local import (
     role_passwords,
 )
 from .registry import ALL, GATEWAY, ProcessSpec
+from .tokens import admin_token
 
 console = Console(stderr=True)
 
@@ -88,8 +89,6 @@ def _stop_on_signal(signum: int, _frame: object) -> None:
 
 
 def run() -> None:
-    from .cli import admin_token
-
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
     from .seed import seed_all

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 
 from services.kit.app import create_service_app
 from services.kit.auth import SigningKey
+from services.kit.context import install_context
 from services.kit.http import service_client
 from services.kit.pii import Sealer
 
@@ -12,7 +13,7 @@ from .api import router
 from .api_certificates import router as certificates_router
 from .api_credentials import router as credentials_router
 from .clients import CatalogueClient
-from .deps import Context
+from .deps import NAME, Context
 from .keys import KeyRing
 from .settings import AssessmentSettings
 from .verification import IpRateLimiter
@@ -51,11 +52,12 @@ def create_app(
         on_shutdown=shutdown,
         description="Filed assessment bodies, batch results, certificates, verification.",
     )
-    app.state.assessment = Context(
+    context = Context(
         settings=settings,
         catalogue=catalogue,
         sealer=Sealer(settings.shared.pii_key),
         verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
         credential_keys=credential_keys(settings),
     )
+    install_context(app, NAME, context)
     return app

@@ -12,6 +12,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
+from services.kit.clock import today_in_shanghai
 from services.kit.feed import emit
 from services.kit.idempotency import claim, complete
 from services.kit.pii import Sealer
@@ -23,7 +24,7 @@ from .candidates import Identities, candidate_rows, upsert_candidates
 from .clients import CatalogueClient, LookupKey, OccupationAnswer
 from .issuing import Result, raw_connection, write_results
 from .models import SCHEMA, Batch, Body, Filing
-from .rules import FilingView, filing_problem, is_graduating_year, is_pass, needs_review, today_in_shanghai
+from .rules import FilingView, filing_problem, is_graduating_year, is_pass, needs_review
 from .schemas import BatchRead, RecordIn
 
 MESSAGES = {

@@ -83,8 +83,7 @@ async def list_bodies(
     session: AsyncSession, *, principal: Principal, page: PageParams, university_org: str | None
 ) -> Page[BodyRead]:
     stmt = select(Body).order_by(col(Body.id))
-    if not principal.is_admin:
-        university_org = principal.org
+    university_org = principal.org_scope(university_org)
     if university_org:
         stmt = stmt.where(Body.university_org == university_org)
     after = cursor_key(page, lambda c: uuid.UUID(str(c)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +11,7 @@ from services.kit.pages import Page, PageParams, make_page
 from services.kit.pii import mask_name
 from services.kit.problems import Conflict, NotFound
 
+from .events import CertificateStatusChanged
 from .models import SCHEMA, Certificate
 from .schemas import CertificateRead
 
@@ -22,7 +21,6 @@ TRANSITIONS = {
     "reinstate": ({"suspended"}, "valid", "reinstated"),
     "revoke": ({"valid", "suspended"}, "revoked", "revoked"),
 }
-READERS = frozenset({"admin", "platform", "service"})
 
 
 class CertificateNotFound(NotFound):
@@ -36,13 +34,11 @@ class CertificateStateConflict(Conflict):
 
 
 def is_holder(principal: Principal, certificate: Certificate) -> bool:
-    return principal.role == "student" and principal.sub == certificate.learner_id
+    return principal.is_learner(certificate.learner_id)
 
 
 def may_read(principal: Principal, certificate: Certificate) -> bool:
-    return (
-        principal.role in READERS or is_holder(principal, certificate) or principal.owns_org(certificate.university_org)
-    )
+    return principal.may_read_learner(certificate.learner_id, certificate.university_org)
 
 
 def certificate_read(principal: Principal, certificate: Certificate) -> CertificateRead:
@@ -56,23 +52,23 @@ def certificate_read(principal: Principal, certificate: Certificate) -> Certific
     )
 
 
-def event_data(certificate: Certificate) -> dict[str, Any]:
-    return {
-        "number": certificate.number,
-        "learner_id": certificate.learner_id,
-        "occupation_code": certificate.occupation_code,
-        "occupation_name": certificate.occupation_name,
-        "work_type": certificate.work_type,
-        "level": certificate.level,
-        "body_id": str(certificate.body_id),
-        "university_org": certificate.university_org,
-        "issued_on": certificate.issued_on.isoformat(),
-        "in_catalogue_on_issue": certificate.in_catalogue_on_issue,
-        "edition_id": certificate.edition_id,
-        "status": certificate.status,
-        "reason": certificate.status_reason,
-        "holder_name_masked": mask_name(certificate.holder_name),
-    }
+def event_data(certificate: Certificate) -> CertificateStatusChanged:
+    return CertificateStatusChanged(
+        number=certificate.number,
+        learner_id=certificate.learner_id,
+        occupation_code=certificate.occupation_code,
+        occupation_name=certificate.occupation_name,
+        work_type=certificate.work_type,
+        level=certificate.level,
+        body_id=certificate.body_id,
+        university_org=certificate.university_org,
+        issued_on=certificate.issued_on,
+        in_catalogue_on_issue=certificate.in_catalogue_on_issue,
+        edition_id=certificate.edition_id,
+        status=certificate.status,
+        reason=certificate.status_reason,
+        holder_name_masked=mask_name(certificate.holder_name),
+    )
 
 
 async def get_certificate(session: AsyncSession, *, principal: Principal, number: str) -> CertificateRead:
@@ -87,10 +83,11 @@ async def list_certificates(
 ) -> Page[CertificateRead]:
     """A learner's certificates; a university sees only those it issued, a student only their own."""
     stmt = select(Certificate).where(Certificate.learner_id == learner_id).order_by(col(Certificate.number))
-    if principal.role == "student" and principal.sub != learner_id:
+    if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
-    if principal.role == "university":
-        stmt = stmt.where(Certificate.university_org == principal.org)
+    scope = principal.org_scope(None)
+    if scope is not None:
+        stmt = stmt.where(Certificate.university_org == scope)
     if page.after is not None:
         stmt = stmt.where(col(Certificate.number) > str(page.after))
     rows = (await session.exec(stmt.limit(page.limit + 1))).all()
@@ -112,6 +109,7 @@ async def change_status(
     certificate.status, certificate.status_reason = to_status, reason
     session.add(certificate)
     await session.flush()
-    await emit(session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", event_data(certificate))
+    data = event_data(certificate).model_dump(mode="json")
+    await emit(session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", data)
     await session.commit()
     return certificate_read(principal, certificate)

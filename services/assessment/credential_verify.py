@@ -18,12 +18,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import ALGORITHM, jws_parts, jws_verifies
+from services.kit.clock import SHANGHAI
 
 from . import ob3_schema, status_lists
 from .credentials import SERVICE_ISSUER, VC_JWT
 from .keys import KeyRing
 from .models import Body, Filing
-from .rules import SHANGHAI
 
 MAX_BYTES = 64 * 1024
 CheckName = Literal["format", "schema", "signature", "issuer", "status", "validity"]

@@ -17,12 +17,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal, SigningKey, sign_jwt
+from services.kit.clock import SHANGHAI
 from services.kit.pii import mask_name
 from services.kit.problems import NotFound
 
 from .certificates import CertificateNotFound, is_holder
 from .models import Body, Certificate
-from .rules import LEVEL_NAMES, SHANGHAI, needs_review
+from .rules import LEVEL_NAMES, needs_review
 from .status_lists import VC_CONTEXT, status_entry
 
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"

@@ -15,13 +15,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from stdnum.cn import ric, uscc
 
+from services.kit.clock import today_in_shanghai
 from services.kit.pii import Sealer
 
 from .candidates import Identities, candidate_rows, upsert_candidates
 from .clients import OccupationAnswer
 from .issuing import Result, raw_connection, write_results
 from .models import Body, Filing, Record
-from .rules import is_pass, today_in_shanghai
+from .rules import is_pass
 from .schemas import CandidateIn, RecordIn
 
 OCCUPATIONS = {

@@ -7,12 +7,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.kit.context import context_of
 from services.kit.pii import Sealer
 
 from .clients import CatalogueClient
 from .keys import KeyRing
 from .settings import AssessmentSettings
 from .verification import IpRateLimiter
+
+NAME = "assessment"
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,7 @@ class Context:
 
 
 def get_context(request: Request) -> Context:
-    ctx: Context = request.app.state.assessment
-    return ctx
+    return context_of(request.app, NAME, Context)
 
 
 ContextDep = Annotated[Context, Depends(get_context)]

@@ -9,13 +9,13 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
+from services.kit.clock import today_in_shanghai
 from services.kit.feed import emit
 from services.kit.problems import Conflict, InvalidInput, NotFound
 
 from .bodies import load_owned_body
 from .clients import CatalogueClient, LookupKey
 from .models import SCHEMA, Filing
-from .rules import today_in_shanghai
 from .schemas import FilingCreate, FilingRead
 
 # Which status each action moves from, and to.

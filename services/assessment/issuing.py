@@ -22,6 +22,7 @@ from services.kit.pii import mask_name
 from services.kit.problems import Conflict
 
 from .clients import OccupationAnswer
+from .events import CERTIFICATE_ISSUED, CertificateEvent
 from .models import SCHEMA, Body
 from .rules import certificate_number
 from .schemas import RecordIn
@@ -110,24 +111,24 @@ async def allocate_serials(
 
 def certificate_event(
     number: str, result: Result, body: Body, issued_on: date, answer: OccupationAnswer | None
-) -> dict[str, Any]:
+) -> CertificateEvent:
     """What the catalogue, credit bank and incentives consume; never a raw ID number or full name."""
     r = result.record
-    return {
-        "number": number,
-        "learner_id": result.learner_id,
-        "occupation_code": r.occupation_code,
-        "occupation_name": answer.name if answer else None,
-        "work_type": r.work_type,
-        "level": r.level,
-        "body_id": str(body.id),
-        "university_org": body.university_org,
-        "issued_on": issued_on.isoformat(),
-        "in_catalogue_on_issue": bool(answer and answer.in_catalogue),
-        "edition_id": answer.edition_id if answer else None,
-        "status": "valid",
-        "holder_name_masked": mask_name(r.candidate.name),
-    }
+    return CertificateEvent(
+        number=number,
+        learner_id=result.learner_id,
+        occupation_code=r.occupation_code,
+        occupation_name=answer.name if answer else None,
+        work_type=r.work_type,
+        level=r.level,
+        body_id=body.id,
+        university_org=body.university_org,
+        issued_on=issued_on,
+        in_catalogue_on_issue=bool(answer and answer.in_catalogue),
+        edition_id=answer.edition_id if answer else None,
+        status="valid",
+        holder_name_masked=mask_name(r.candidate.name),
+    )
 
 
 async def write_results(
@@ -204,9 +205,9 @@ async def write_results(
         )
         events.append(
             (
-                "assessment.certificate.issued",
+                CERTIFICATE_ISSUED,
                 f"certificate:{r.number}",
-                certificate_event(str(r.number), r, body, issued_on, answer),
+                certificate_event(str(r.number), r, body, issued_on, answer).model_dump(mode="json"),
             )
         )
     if certificates:

@@ -43,8 +43,9 @@ async def list_records(
         )
         .order_by(col(Record.id))
     )
-    if principal.role == "university":
-        stmt = stmt.where(Record.university_org == principal.org)
+    scope = principal.org_scope(None)
+    if scope is not None:
+        stmt = stmt.where(Record.university_org == scope)
     for name in ("learner_id", "body_id", "batch_id", "occupation_code", "passed"):
         value = getattr(filters, name)
         if value is not None:
@@ -56,10 +57,12 @@ async def list_records(
     after = cursor_key(page, lambda c: uuid.UUID(str(c)))
     if after is not None:
         stmt = stmt.where(col(Record.id) > after)
-    reveal = principal.role in ("admin", "university")
     items = [
         RecordRead.model_validate(
-            {**record.model_dump(), "candidate": candidate_read(candidate, reveal=reveal, sealer=sealer)}
+            {
+                **record.model_dump(),
+                "candidate": candidate_read(candidate, reveal=principal.owns_org(record.university_org), sealer=sealer),
+            }
         )
         for record, candidate in (await session.exec(stmt.limit(page.limit + 1))).all()
     ]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PROVINCE = "31"
 BODY_CODE = "0000"  # filed with the province
 PASS_MARK = Decimal(60)
@@ -17,10 +15,6 @@ LEVELS_NEEDING_REVIEW = frozenset({1, 2})
 KIND_LETTER = {"employer": "Y", "social": "S"}
 # Level 5 is the lowest, 1 the highest (国家职业技能标准的五个等级).
 LEVEL_NAMES = {5: "五级/初级工", 4: "四级/中级工", 3: "三级/高级工", 2: "二级/技师", 1: "一级/高级技师"}
-
-
-def today_in_shanghai() -> date:
-    return datetime.now(SHANGHAI).date()
 
 
 def graduating_year_window(graduation_year: int) -> tuple[date, date]:

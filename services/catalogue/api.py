@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
+from services.kit.clock import today_in_shanghai
 from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
-from . import editions, entries, importer, industries, lookups, occupations
+from . import diffs, editions, entries, importer, industries, lookups, occupations
+from .deps import ContextDep
 from .schemas import (
     DiffRead,
     EditionCreate,
@@ -32,26 +33,14 @@ from .schemas import (
     OccupationRead,
     PublishRequest,
 )
-from .settings import CatalogueSettings
 
 router = APIRouter(prefix="/v1", tags=["catalogue"])
 Admin = Annotated[Principal, require_roles("admin")]
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def today() -> date:
-    """Policy dates are Shanghai dates."""
-    return datetime.now(SHANGHAI).date()
-
-
-def settings_of(request: Request) -> CatalogueSettings:
-    settings: CatalogueSettings = request.app.state.settings
-    return settings
 
 
 @router.get("/occupations", response_model=Page[OccupationRead], summary="Search the classification")
 async def list_occupations(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     _: PrincipalDep,
     page: PageDep,
@@ -59,13 +48,13 @@ async def list_occupations(
     major: Annotated[str | None, Query(pattern=r"^[1-8]$")] = None,
 ) -> Page[OccupationRead]:
     return await occupations.list_occupations(
-        session, classification=settings_of(request).classification, page=page, q=q, major=major
+        session, classification=ctx.settings.classification, page=page, q=q, major=major
     )
 
 
 @router.get("/occupations/{code}", response_model=OccupationDetail)
-async def get_occupation(request: Request, code: str, session: SessionDep, _: PrincipalDep) -> OccupationDetail:
-    return await occupations.get_occupation(session, classification=settings_of(request).classification, code=code)
+async def get_occupation(code: str, session: SessionDep, _: PrincipalDep, ctx: ContextDep) -> OccupationDetail:
+    return await occupations.get_occupation(session, classification=ctx.settings.classification, code=code)
 
 
 @router.post(
@@ -82,8 +71,8 @@ async def get_occupation(request: Request, code: str, session: SessionDep, _: Pr
         }
     },
 )
-async def import_occupations(request: Request, session: SessionDep, principal: Admin) -> ImportResult:
-    settings = settings_of(request)
+async def import_occupations(request: Request, session: SessionDep, principal: Admin, ctx: ContextDep) -> ImportResult:
+    settings = ctx.settings
     rows = await importer.parse_rows(await request.body(), request.headers.get("content-type", "application/json"))
     return await importer.import_occupations(
         session,
@@ -121,9 +110,9 @@ async def get_edition(edition_id: uuid.UUID, session: SessionDep, _: PrincipalDe
 
 
 @router.post("/editions", response_model=EditionRead, status_code=201)
-async def create_edition(request: Request, body: EditionCreate, session: SessionDep, principal: Admin) -> EditionRead:
+async def create_edition(body: EditionCreate, session: SessionDep, principal: Admin, ctx: ContextDep) -> EditionRead:
     return await editions.create_edition(
-        session, body=body, classification=settings_of(request).classification, actor=principal.sub
+        session, body=body, classification=ctx.settings.classification, actor=principal.sub
     )
 
 
@@ -162,7 +151,7 @@ async def publish_edition(
 
 @router.get("/editions/{edition_id}/diff", response_model=DiffRead)
 async def diff_editions(edition_id: uuid.UUID, against: uuid.UUID, session: SessionDep, _: PrincipalDep) -> DiffRead:
-    return await editions.diff_editions(session, edition_id=edition_id, against=against)
+    return await diffs.diff_editions(session, edition_id=edition_id, against=against)
 
 
 @router.get("/entries", response_model=entries.EntriesPage, summary="Entries in force on a date")
@@ -176,13 +165,13 @@ async def entries_as_of(
     q: Annotated[str | None, Query(max_length=50)] = None,
 ) -> entries.EntriesPage:
     return await entries.entries_as_of(
-        session, as_of=as_of or today(), page=page, industry=industry, min_level=min_level, q=q
+        session, as_of=as_of or today_in_shanghai(), page=page, industry=industry, min_level=min_level, q=q
     )
 
 
 @router.get("/lookup", response_model=LookupRead, summary="Was an occupation at a level in the catalogue on a date?")
 async def lookup(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     _: PrincipalDep,
     occupation_code: Annotated[str, Query(min_length=1, max_length=20)],
@@ -194,20 +183,18 @@ async def lookup(
         session,
         occupation_code=occupation_code,
         level=level,
-        as_of=as_of or today(),
+        as_of=as_of or today_in_shanghai(),
         work_type=work_type,
-        classification=settings_of(request).classification,
+        classification=ctx.settings.classification,
     )
 
 
 @router.post("/lookups", response_model=LookupResults, summary="Many lookups in one call (up to 10,000)")
 async def lookup_many(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     _: Annotated[Principal, require_roles("admin", "service", "platform", "university")],
     body: Annotated[LookupBatch, Body()],
 ) -> LookupResults:
-    results = await lookups.lookup_many(
-        session, queries=body.queries, classification=settings_of(request).classification
-    )
+    results = await lookups.lookup_many(session, queries=body.queries, classification=ctx.settings.classification)
     return LookupResults(results=results)

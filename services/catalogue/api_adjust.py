@@ -6,14 +6,15 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 
 from services.kit.auth import Principal, require_roles
+from services.kit.clock import today_in_shanghai
 from services.kit.db import SessionDep
 from services.kit.pages import Page, PageDep
 
 from . import proposals, recommendations, signals
-from .api import settings_of, today
+from .deps import ContextDep
 from .schemas_adjust import (
     MAX_SIGNALS,
     PERIOD_PATTERN,
@@ -33,13 +34,13 @@ Admin = Annotated[Principal, require_roles("admin")]
 
 @router.post("/signals", response_model=SignalsResult, summary="Labour-market observations (idempotent)")
 async def post_signals(
-    request: Request,
+    ctx: ContextDep,
     session: SessionDep,
     principal: Annotated[Principal, require_roles("admin", "platform")],
     body: Annotated[list[SignalIn], Body(max_length=MAX_SIGNALS)],
 ) -> SignalsResult:
     return await signals.record_signals(
-        session, rows=body, classification=settings_of(request).classification, actor=principal.sub
+        session, rows=body, classification=ctx.settings.classification, actor=principal.sub
     )
 
 
@@ -50,12 +51,12 @@ async def get_recommendations(
     period: Annotated[str, Query(pattern=PERIOD_PATTERN)],
     as_of: date | None = None,
 ) -> Recommendations:
-    return await recommendations.recommend(session, period=period, as_of=as_of or today())
+    return await recommendations.recommend(session, period=period, as_of=as_of or today_in_shanghai())
 
 
 @router.get("/recommendations/rule", response_model=RuleRead, summary="The weights and thresholds in force")
 async def get_rule(session: SessionDep, _: Admin, as_of: date | None = None) -> RuleRead:
-    return await recommendations.rule_in_force(session, as_of or today())
+    return await recommendations.rule_in_force(session, as_of or today_in_shanghai())
 
 
 @router.post("/recommendations/rules", response_model=RuleRead, status_code=201)

@@ -15,20 +15,22 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.assessment.events import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, CertificateFacts
 from services.kit.http import ServiceClient
 from services.kit.problems import UpstreamUnavailable
 
 from .models import SCHEMA, FeedCursor
 from .schemas_adjust import SyncResult
+from .settings import CatalogueSettings
 from .sql import emit_event, run
 
 log = logging.getLogger("skillpass.catalogue.feed_sync")
 FEED = "assessment"
-ISSUED, REVOKED = "assessment.certificate.issued", "assessment.certificate.revoked"
+ISSUED, REVOKED = CERTIFICATE_ISSUED, CERTIFICATE_REVOKED
 
 _CLAIM = text(f"""INSERT INTO {SCHEMA}.applied_feed_events (feed, event_id)
 SELECT :feed, unnest(CAST(:ids AS bigint[])) ON CONFLICT DO NOTHING RETURNING event_id""")
@@ -51,16 +53,12 @@ def quarter(day: date) -> str:
 
 def supply_key(event: dict[str, Any]) -> tuple[str, str, int] | None:
     """(occupation, period, level) an event counts for; None for an event that cannot be counted."""
-    data = event.get("data") or {}
-    code = data.get("occupation_code")
-    try:
-        when = date.fromisoformat(str(data.get("issued_on") or str(event.get("occurred_at", ""))[:10]))
-        level = int(data.get("level") or 0)
+    try:  # a pydantic ValidationError is a ValueError
+        facts = CertificateFacts.model_validate(event.get("data") or {})
+        when = facts.issued_on or date.fromisoformat(str(event.get("occurred_at", ""))[:10])
     except (TypeError, ValueError):
         return None
-    if not isinstance(code, str) or not 0 <= level <= 5:
-        return None
-    return code, quarter(when), level
+    return facts.occupation_code, quarter(when), facts.level
 
 
 async def _apply_page(session: AsyncSession, events: list[dict[str, Any]], classification: str) -> tuple[int, int]:
@@ -148,12 +146,13 @@ async def sync_assessment_feed(
     return result
 
 
-async def poll_forever(app: FastAPI, client: ServiceClient, interval_s: float) -> None:
+async def poll_forever(
+    sessionmaker: async_sessionmaker[AsyncSession], client: ServiceClient, settings: CatalogueSettings
+) -> None:
     """The background poller: a failure is logged and retried at the next tick, never fatal."""
-    settings = app.state.settings
     while True:
         try:
-            async with app.state.sessionmaker() as session:
+            async with sessionmaker() as session:
                 await sync_assessment_feed(
                     session, client, page_size=settings.feed_page_size, classification=settings.classification
                 )
@@ -161,7 +160,7 @@ async def poll_forever(app: FastAPI, client: ServiceClient, interval_s: float) -
             raise
         except Exception as exc:  # a poller must survive any upstream or database hiccup
             log.warning("assessment feed sync failed: %s", exc)
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(settings.feed_poll_interval_s)
 
 
 async def stop(task: asyncio.Task[None]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import verifier_from_settings
+from .auth import Verifier, verifier_from_settings
 from .db import make_engine, make_sessionmaker
 from .feed import feed_router
 from .obs import Metrics, RequestContextMiddleware, configure_logging
@@ -82,7 +82,11 @@ def create_service_app(
     with_feed: bool = True,
     docs: bool = False,
     inner_middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
+    extra_readiness: Callable[[FastAPI], Awaitable[Response]] | None = None,
+    verifier: Verifier | None = None,
 ) -> FastAPI:
+    """``extra_readiness`` answers ``/readyz`` once the service's own check passed (the gateway
+    asks its upstreams); ``verifier`` replaces the one built from the shared settings."""
     configure_logging(settings.name, settings.shared.log_level)
     engine = make_engine(settings)
 
@@ -113,7 +117,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.verifier = verifier_from_settings(
+    app.state.verifier = verifier or verifier_from_settings(
         settings.shared.token_issuer,
         settings.shared.token_audience,
         settings.shared.jwks_url,
@@ -124,7 +128,7 @@ def create_service_app(
     metrics = Metrics(settings.name)
     install_problem_handlers(app)
 
-    _install_health(app, settings.name, schema, metrics)
+    _install_health(app, settings.name, schema, metrics, extra_readiness)
     for router in routers:
         app.include_router(router)
     if with_feed:
@@ -136,7 +140,13 @@ def create_service_app(
     return app
 
 
-def _install_health(app: FastAPI, name: str, schema: str, metrics: Metrics) -> None:
+def _install_health(
+    app: FastAPI,
+    name: str,
+    schema: str,
+    metrics: Metrics,
+    extra_readiness: Callable[[FastAPI], Awaitable[Response]] | None = None,
+) -> None:
     """``/healthz`` (alive), ``/readyz`` (database reachable, schema at head), ``/metrics``."""
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
@@ -146,11 +156,9 @@ def _install_health(app: FastAPI, name: str, schema: str, metrics: Metrics) -> N
     @app.get("/readyz", tags=["health"], include_in_schema=False)
     async def readyz(request: Request) -> Response:
         own = await _readiness(request.app, schema)
-        extra = getattr(request.app.state, "extra_readiness", None)
-        if extra is None or own.status_code != 200:
+        if extra_readiness is None or own.status_code != 200:
             return own
-        answer: Response = await extra(request.app)
-        return answer
+        return await extra_readiness(request.app)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

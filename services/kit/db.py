@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
 
 from .settings import ServiceSettings
 
@@ -43,10 +44,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def sessionmaker_of(app: Starlette) -> async_sessionmaker[AsyncSession]:
+    """The app's sessions (tests swap in one bound to their transaction), for work outside a request."""
+    maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    return maker
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; use cases commit explicitly, this never commits."""
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with maker() as session:
+    async with sessionmaker_of(request.app)() as session:
         yield session
 
 

@@ -147,7 +147,7 @@ async def test_concurrent_filing_of_one_credit_code_is_one_201_and_one_409(
 async def test_exhausted_serials_are_a_409_not_a_500(client: Any, tokens: Any) -> None:
     from sqlalchemy import text
 
-    from services.assessment.rules import today_in_shanghai
+    from services.kit.clock import today_in_shanghai
 
     body = await make_body(client, tokens)
     sequence = (await client.get(f"/v1/bodies/{body['id']}", headers=tokens.headers("admin"))).json()["sequence"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.assessment.rules import today_in_shanghai
+from services.kit.clock import today_in_shanghai
 from tests.assessment.asm_support import FakeCatalogue, make_body, make_id_number, record, unique, upload
 
 

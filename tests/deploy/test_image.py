@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
 from skillpass import healthcheck
 from skillpass.registry import ALL
@@ -28,8 +29,12 @@ def _all(keyword: str) -> list[str]:
     return [i.split(None, 1)[1] for i in INSTRUCTIONS if i.split(None, 1)[0] == keyword]
 
 
-def test_multi_stage_build_on_python_311_slim():
-    assert "PYTHON_IMAGE=python:3.11-slim" in _all("ARG")
+def test_multi_stage_build_on_a_supported_python_slim():
+    (image,) = [a.split("=", 1)[1] for a in _all("ARG") if a.startswith("PYTHON_IMAGE=")]
+    version = re.fullmatch(r"python:(3\.\d+)-slim", image)
+    assert version is not None, image
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert SpecifierSet(requires).contains(version[1] + ".0"), (image, requires)
     froms = _all("FROM")
     assert froms == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE} AS runtime"]
 
@@ -42,14 +47,17 @@ def test_runs_as_the_non_root_user_the_manifests_expect():
 
 def test_installs_the_pinned_dependencies_and_every_package():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "['project']['dependencies']" in DOCKERFILE
+    runs = _all("RUN")
+    assert "pip install --require-hashes -r requirements.lock" in runs
+    assert any(r.startswith("pip install --no-deps -e .") for r in runs)
+    assert "pyproject.toml requirements.lock ./" in _all("COPY")
     copied = {c.split()[0] for c in _all("COPY") if not c.startswith("--from")}
     packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert packages | {"migrations"} <= copied
     allowed = {
         line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")
     }
-    assert packages | {"migrations", "pyproject.toml"} <= allowed
+    assert packages | {"migrations", "pyproject.toml", "requirements.lock"} <= allowed
 
 
 def test_exposes_the_registry_ports_and_serves_the_chosen_process():

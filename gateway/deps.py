@@ -1,0 +1,38 @@
+"""What the gateway's routes and proxy need besides the session: keys, upstreams, rate limits, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+
+from services.kit.auth import SigningKey
+from services.kit.context import context_of
+
+from .settings import GatewaySettings
+from .upstreams import Upstreams
+
+NAME = "gateway"
+
+
+class RateLimiter(Protocol):
+    def take(self, key: str) -> float:
+        """Takes one token for ``key``: 0 when allowed, else seconds until one is available."""
+        ...
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: GatewaySettings
+    signing_key: SigningKey
+    retired_keys: tuple[SigningKey, ...]
+    upstreams: Upstreams
+    rate_limiter: RateLimiter
+
+
+def get_context(request: Request) -> Context:
+    return context_of(request.app, NAME, Context)
+
+
+ContextDep = Annotated[Context, Depends(get_context)]

@@ -1,0 +1,72 @@
+"""The certificate event data: one model that assessment writes and its consumers parse."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from services.assessment.events import CertificateEvent, CertificateFacts, CertificateStatusChanged
+
+BODY = uuid.UUID("0b7a4a4e-8a51-4d43-9a55-2d1e6f0a1c11")
+ISSUED = CertificateEvent(
+    number="Y000031000001262600001",
+    learner_id="lrn_1",
+    occupation_code="6-31-07-01",
+    occupation_name="工业机器人系统运维员",
+    work_type=None,
+    level=4,
+    body_id=BODY,
+    university_org="univ-a",
+    issued_on=date(2026, 9, 10),
+    in_catalogue_on_issue=True,
+    edition_id=None,
+    status="valid",
+    holder_name_masked="欧***",
+)
+
+
+def test_issued_data_is_the_json_the_feed_always_carried():
+    assert ISSUED.model_dump(mode="json") == {
+        "number": "Y000031000001262600001",
+        "learner_id": "lrn_1",
+        "occupation_code": "6-31-07-01",
+        "occupation_name": "工业机器人系统运维员",
+        "work_type": None,
+        "level": 4,
+        "body_id": str(BODY),
+        "university_org": "univ-a",
+        "issued_on": "2026-09-10",
+        "in_catalogue_on_issue": True,
+        "edition_id": None,
+        "status": "valid",
+        "holder_name_masked": "欧***",
+    }
+
+
+def test_a_status_change_adds_the_reason():
+    revoked = CertificateStatusChanged(**{**ISSUED.model_dump(), "status": "revoked", "reason": "舞弊"})
+    assert revoked.model_dump(mode="json") == {**ISSUED.model_dump(mode="json"), "status": "revoked", "reason": "舞弊"}
+
+
+def test_consumers_read_the_facts_of_any_certificate_event():
+    facts = CertificateFacts.model_validate({**ISSUED.model_dump(mode="json"), "reason": "x", "future_field": 1})
+    assert (facts.occupation_code, facts.level, facts.issued_on) == ("6-31-07-01", 4, date(2026, 9, 10))
+    assert CertificateFacts.model_validate({"occupation_code": "x"}).model_dump() == {
+        "occupation_code": "x",
+        "level": 0,
+        "issued_on": None,
+    }
+    with pytest.raises(ValidationError):
+        CertificateFacts.model_validate({"level": 3})
+
+
+def test_the_producer_cannot_leave_out_a_field_or_write_a_wrong_level():
+    data = ISSUED.model_dump()
+    del data["holder_name_masked"]
+    with pytest.raises(ValidationError, match="holder_name_masked"):
+        CertificateEvent(**data)
+    with pytest.raises(ValidationError, match="level"):
+        CertificateEvent(**{**ISSUED.model_dump(), "level": 0})
