@@ -37,7 +37,10 @@ async def test_docs_list_every_operation_of_each_service(desktop, demo, service,
     expected = operations(spec)
     assert len(expected) >= 3
     desktop.goto(f"{demo.gateway}/docs?service={service}")
-    desktop.wait_for(f"document.querySelectorAll('.opblock').length >= {len(expected)}")
+    try:
+        desktop.wait_for(f"document.querySelectorAll('.opblock').length >= {len(expected)}")
+    except TimeoutError:
+        pytest.fail(f"{service}'s operations did not render; the page says: {desktop.text('body')[:400]!r}")
     rendered = {tuple(x) for x in desktop.eval(RENDERED)}
     assert rendered == expected
     assert "Unable to render" not in desktop.text("body")
