@@ -36,6 +36,8 @@ VERIFY_CSP = (
 # Only what GET /v1/verify answers is shown (and nothing else it might add later).
 SHOWN = ("status", "occupation_name", "level", "issued_on", "body_name", "holder_name_masked")
 CHECK_RESULTS = frozenset({"pass", "warn", "fail"})
+# What a verified credential says about itself (shown only when every check passed or warned).
+CREDENTIAL_SHOWN = ("name", "certificate_number", "holder_name_masked", "issuer_name", "awarded_date", "valid_until")
 
 
 @dataclass
@@ -160,13 +162,19 @@ async def _credential_text(field: object, upload: object) -> str | None:
 
 
 def credential_payload(text: str) -> dict[str, Any]:
-    """The request body for ``POST /v1/credentials/verify``: the VC-JWT as given, or the JSON
-    credential (with its JWT inside) when the holder pasted JSON."""
+    """The request body for ``POST /v1/credentials/verify`` (docs/assessment.md): the compact VC-JWT
+    as given; pasted JSON that already is such a body (``{"credential": ..., "jwt": ...}``) as it is;
+    other JSON as the credential's payload, with its ``jwt`` member when it has one."""
     if text.startswith("{"):
         try:
-            return {"credential": json.loads(text)}
+            pasted = json.loads(text)
         except ValueError:
-            pass
+            pasted = None
+        if isinstance(pasted, dict):
+            if "credential" in pasted:
+                return {k: pasted[k] for k in ("credential", "jwt") if k in pasted}
+            jwt = pasted.pop("jwt", None)
+            return {"credential": pasted} | ({"jwt": jwt} if jwt is not None else {})
     return {"credential": text}
 
 
@@ -201,4 +209,16 @@ async def _check_credential(request: Request, lang: str, field: object, upload: 
     if checks is None:
         return _failure(request, lang, answer, mode="credential")
     verified = isinstance(answer.body, dict) and answer.body.get("verified") is True
-    return _render(request, lang, mode="credential", checks=checks, verified=verified)
+    claimed = answer.body.get("credential") if verified else None
+    return _render(request, lang, mode="credential", checks=checks, verified=verified, credential=_claims(claimed))
+
+
+def _claims(claimed: object) -> dict[str, str | None] | None:
+    """The credential's summary as text, dates as days."""
+    if not isinstance(claimed, dict):
+        return None
+    out = {k: None if claimed.get(k) is None else str(claimed[k]) for k in CREDENTIAL_SHOWN}
+    for day in ("awarded_date", "valid_until"):
+        value = out[day]
+        out[day] = value[:10] if value else None
+    return out

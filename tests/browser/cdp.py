@@ -61,6 +61,7 @@ class Browser:
         self.ws: ClientConnection = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10).__enter__()
         self._next_id = 0
         self.events: list[dict[str, Any]] = []
+        self._page_start = 0  # events of the current page start here
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable")
 
@@ -130,7 +131,7 @@ class Browser:
         self.send("Emulation.setDeviceMetricsOverride", metrics)
 
     def goto(self, url: str, timeout: float = 30) -> None:
-        since = len(self.events)
+        since = self._page_start = len(self.events)
         self.send("Page.navigate", {"url": url})
         self._wait_event("Page.loadEventFired", since, timeout)
 
@@ -140,7 +141,7 @@ class Browser:
             raise RuntimeError(f"{expression}: {answer['exceptionDetails']}")
         return answer["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 20) -> Any:
+    def wait_for(self, expression: str, timeout: float = 30) -> Any:
         """Polls until ``expression`` is truthy; returns its value."""
         deadline = time.monotonic() + timeout
         while True:
@@ -189,9 +190,10 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
 
     def console_errors(self) -> list[str]:
+        """Errors logged since the last :meth:`goto` (CSP refusals included)."""
         self._drain(0.05)
         out = []
-        for event in self.events:
+        for event in self.events[self._page_start :]:
             if event["method"] == "Log.entryAdded" and event["params"]["entry"]["level"] == "error":
                 out.append(event["params"]["entry"]["text"])
             if event["method"] == "Runtime.exceptionThrown":

@@ -2,6 +2,7 @@
 refusals and absence), and the definitions /docs and /redoc read."""
 
 import asyncio
+import contextlib
 import re
 
 import pytest
@@ -47,6 +48,22 @@ async def fake_credentials(request: Request) -> Response:
     SEEN["credentials"].append({"content_type": request.headers.get("content-type"), "body": await request.json()})
     if STATE["credentials"] == "missing":
         return JSONResponse({"title": "Not Found"}, status_code=404)
+    if STATE["credentials"] == "verified":
+        return JSONResponse(
+            {
+                "verified": True,
+                "checks": [{"check": "status", "result": "pass", "message": "valid"}],
+                "credential": {
+                    "name": "职业技能等级证书：养老护理员 四级/中级工",
+                    "certificate_number": NUMBER,
+                    "holder_name_masked": "张**",
+                    "issuer_name": "示范中心",
+                    "awarded_date": "2026-06-30T00:00:00+08:00",
+                    "valid_until": None,
+                    "holder_id": "must-not-show",
+                },
+            }
+        )
     return JSONResponse(
         {
             "verified": False,
@@ -94,7 +111,13 @@ async def page(test_db, signing_key, assessment):
     for seen in SEEN.values():
         seen.clear()
     STATE["credentials"] = "missing"
-    app = create_app(gateway_settings(test_db, signing_key, assessment, rate_limit_per_s=0.01, rate_limit_burst=6))
+    async with page_client(test_db, signing_key, assessment, burst=100) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def page_client(test_db, signing_key, assessment, *, burst: int):
+    app = create_app(gateway_settings(test_db, signing_key, assessment, rate_limit_per_s=0.01, rate_limit_burst=burst))
     async with app_client(app, test_db.engine("gateway"), signing_key) as client:
         yield client
     await app.state.upstreams.close()
@@ -147,13 +170,15 @@ async def test_refusals_and_an_absent_service_read_as_pages(page, test_db, signi
     assert down.status_code == 503 and "查验服务暂时不可用" in down.text
 
 
-async def test_the_page_shares_the_api_rate_limit(page):
+async def test_the_page_shares_the_api_rate_limit(test_db, signing_key, assessment):
     """Burst 6 for this address: pages and anonymous API calls draw from one bucket."""
-    codes = [(await page.get("/verify")).status_code for _ in range(3)]
-    codes.append((await page.get("/api/assessment/v1/verify", params={"number": NUMBER, "name": "x"})).status_code)
-    codes += [(await page.post("/verify", data={"number": NUMBER, "name": "x"})).status_code for _ in range(3)]
+    async with page_client(test_db, signing_key, assessment, burst=6) as page:
+        codes = [(await page.get("/verify")).status_code for _ in range(3)]
+        api = await page.get("/api/assessment/v1/verify", params={"number": NUMBER, "name": "x"})
+        codes.append(api.status_code)
+        codes += [(await page.post("/verify", data={"number": NUMBER, "name": "x"})).status_code for _ in range(3)]
+        limited = await page.get("/verify?lang=en")
     assert codes == [200, 200, 200, 200, 200, 200, 429]
-    limited = await page.get("/verify?lang=en")
     assert limited.status_code == 429 and "Too many checks" in limited.text and int(limited.headers["retry-after"]) >= 1
 
 
@@ -169,13 +194,21 @@ async def test_a_credential_while_the_endpoint_is_missing_and_once_it_answers(pa
     assert answered.status_code == 200
     assert "Credential not verified" in answered.text and "signed by key k1" in answered.text
     assert "revoked &lt;b&gt;now&lt;/b&gt;" in answered.text  # the service's words are escaped
-    pasted_json = await page.post("/verify", data={"mode": "credential", "credential": '{"proof": {"jwt": "x"}}'})
-    assert pasted_json.status_code == 200
+    for pasted in ('{"credential": {"a": 1}, "jwt": "eyJ.e.f", "x": 2}', '{"a": 1, "jwt": "eyJ.g.h"}', '{"a": 1}'):
+        assert (await page.post("/verify", data={"mode": "credential", "credential": pasted})).status_code == 200
     assert [s["body"] for s in SEEN["credentials"]] == [
         {"credential": "eyJ.a.b"},
         {"credential": "eyJ.c.d"},
-        {"credential": {"proof": {"jwt": "x"}}},
+        {"credential": {"a": 1}, "jwt": "eyJ.e.f"},  # already the request's form
+        {"credential": {"a": 1}, "jwt": "eyJ.g.h"},  # a payload carrying its JWT
+        {"credential": {"a": 1}},  # assessment answers 422 for this one: no JWT to check
     ]
+    assert "Credential not verified" in answered.text and "示范中心" not in answered.text
+    STATE["credentials"] = "verified"
+    verified = await page.post("/verify", data={"mode": "credential", "credential": "eyJ.i.j"})
+    for shown in ("凭证验证通过", "养老护理员", NUMBER, "张**", "示范中心", "2026-06-30"):
+        assert shown in verified.text
+    assert "must-not-show" not in verified.text and "T00:00" not in verified.text
     assert {s["content_type"] for s in SEEN["credentials"]} == {"application/json"}
     nothing = await page.post("/verify", data={"mode": "credential", "credential": ""})
     huge = await page.post("/verify", data={"mode": "credential", "credential": "x" * 70_000})
