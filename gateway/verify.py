@@ -22,7 +22,7 @@ from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import RateLimited
 
 from .docs import page_headers, take_public_quota, templates
-from .verify_text import LANGS, LEVELS, TEXT
+from .verify_text import CHECKS, LANGS, LEVELS, TEXT
 
 router = APIRouter(include_in_schema=False)
 SERVICE = "assessment"
@@ -85,6 +85,7 @@ def _render(request: Request, lang: str, status_code: int = 200, **context: Any)
         "lang": lang,
         "other": "en" if lang == "zh" else "zh",
         "levels": LEVELS[lang],
+        "check_names": CHECKS[lang],
         "mode": "number",
         "number": "",
         "name": "",

@@ -112,3 +112,23 @@ LEVELS: dict[str, dict[int, str]] = {
         5: "Level 5 (junior worker)",
     },
 }
+
+# The checks of POST /v1/credentials/verify (docs/assessment.md); an unknown one shows its own name.
+CHECKS: dict[str, dict[str, str]] = {
+    "zh": {
+        "format": "格式",
+        "schema": "结构",
+        "signature": "签名",
+        "issuer": "发证机构",
+        "status": "证书状态",
+        "validity": "有效期",
+    },
+    "en": {
+        "format": "Format",
+        "schema": "Schema",
+        "signature": "Signature",
+        "issuer": "Issuer",
+        "status": "Status",
+        "validity": "Validity",
+    },
+}

@@ -126,7 +126,8 @@ async def test_a_pasted_credential_is_checked_or_the_page_says_it_cannot_yet(pho
     else:
         answer = api.json()
         assert phone.text("#checks h2") == ("凭证验证通过" if answer["verified"] else "凭证未通过验证")
-        rows = phone.eval("[...document.querySelectorAll('#checks tbody tr td:first-child')].map(td => td.innerText)")
+        rows = phone.eval("[...document.querySelectorAll('#checks tbody tr')].map(tr => tr.dataset.check)")
         assert rows == [c["check"] for c in answer["checks"]]
+        assert phone.text("#checks tbody tr td") == "格式"
         assert answer["verified"] and demo.valid in phone.text("#credential-summary")
     phone.screenshot(shots / "verify-credential.png")

@@ -194,6 +194,7 @@ async def test_a_credential_while_the_endpoint_is_missing_and_once_it_answers(pa
     assert answered.status_code == 200
     assert "Credential not verified" in answered.text and "signed by key k1" in answered.text
     assert "revoked &lt;b&gt;now&lt;/b&gt;" in answered.text  # the service's words are escaped
+    assert '<tr class="check-pass" data-check="signature"><td>Signature</td>' in answered.text
     for pasted in ('{"credential": {"a": 1}, "jwt": "eyJ.e.f", "x": 2}', '{"a": 1, "jwt": "eyJ.g.h"}', '{"a": 1}'):
         assert (await page.post("/verify", data={"mode": "credential", "credential": pasted})).status_code == 200
     assert [s["body"] for s in SEEN["credentials"]] == [
