@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import NotFound, RateLimited, UpstreamUnavailable
 
-from .proxy import Upstreams, _is_public
+from .proxy import Upstreams, _client_key, _is_public
 
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 OWN_ASSETS = Path(__file__).parent / "static"
@@ -52,7 +52,7 @@ def page_headers(csp: str) -> dict[str, str]:
 
 def take_public_quota(request: Request) -> None:
     """The same per-address bucket as an anonymous API call through the proxy."""
-    wait = request.app.state.rate_limiter.take("ip:" + (request.client.host if request.client else "unknown"))
+    wait = request.app.state.rate_limiter.take(_client_key(request, None))
     if wait > 0:
         raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
 

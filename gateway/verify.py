@@ -51,20 +51,24 @@ def _lang(value: object) -> str:
     return value if isinstance(value, str) and value in LANGS else "zh"
 
 
-async def _ask(request: Request, method: str, path: str, **kw: Any) -> Answer:
+async def _ask(
+    request: Request, method: str, path: str, *, params: dict[str, str] | None = None, payload: Any = None
+) -> Answer:
     """One call to assessment with the client's address forwarded like the proxy does."""
     upstreams = request.app.state.upstreams
     headers = {REQUEST_ID_HEADER: request_id_var.get(), "Accept": "application/json"}
     if request.client:
         prior = request.headers.get("x-forwarded-for")
         headers["X-Forwarded-For"] = f"{prior}, {request.client.host}" if prior else request.client.host
-    if "payload" in kw:
-        kw["data"] = json.dumps(kw.pop("payload")).encode()
+    data = None
+    if payload is not None:
+        data = json.dumps(payload).encode()
         headers["Content-Type"] = "application/json"
     timeout = aiohttp.ClientTimeout(total=UPSTREAM_TIMEOUT_S)
     url = upstreams.bases[SERVICE] + path
     try:
-        async with upstreams.session(SERVICE).request(method, url, headers=headers, timeout=timeout, **kw) as r:
+        session = upstreams.session(SERVICE)
+        async with session.request(method, url, params=params, data=data, headers=headers, timeout=timeout) as r:
             raw = await r.read()
             status, retry_after = r.status, r.headers.get("Retry-After")
     except (aiohttp.ClientError, TimeoutError):
