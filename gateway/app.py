@@ -26,7 +26,7 @@ from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
-from . import clients, summary
+from . import clients, summary, verify
 from .deps import NAME, Context, ContextDep
 from .docs import install_docs
 from .proxy import ProxyFastPath, TokenBuckets, proxy
@@ -148,7 +148,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         title="skillpass gateway",
         schema="gateway",
-        routers=[router],
+        routers=[router, verify.router],
         with_feed=False,
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],

@@ -1,38 +1,130 @@
-"""Interactive API docs for every service, served without any CDN (the city's networks have none)."""
+"""Interactive API docs for every service, served without any CDN (the city's networks have none).
+
+Swagger UI 5 and Redoc come from the ``fastapi-offline`` wheel: current assets (Swagger UI 5.x reads
+the OpenAPI 3.1 that FastAPI emits; the old ``swagger-ui-bundle`` 4.15 could not) and no build step.
+Each service's definition is served through ``/docs/openapi/<name>.json`` with the gateway as its
+server and a bearer scheme, so "Try it out" calls go through the gateway with a pasted token.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import swagger_ui_bundle
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+import aiohttp
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 
-_ASSETS = Path(swagger_ui_bundle.__file__).parent / "vendor"
+from services.kit.obs import REQUEST_ID_HEADER, request_id_var
+from services.kit.problems import NotFound, RateLimited, UpstreamUnavailable
+
+from .deps import get_context
+from .proxy import _client_key, _is_public
+from .upstreams import Upstreams
+
+SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+OWN_ASSETS = Path(__file__).parent / "static"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# Swagger UI and Redoc style elements inline and draw icons from data: URIs; no script may be inline.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+GATEWAY_PUBLIC = frozenset({"/auth/token", "/.well-known/jwks.json"})
 
 
-def _assets_dir() -> Path:
-    return next(p for p in sorted(_ASSETS.iterdir()) if p.is_dir() and p.name.startswith("swagger-ui"))
+def page_headers(csp: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def take_public_quota(request: Request) -> None:
+    """The same per-address bucket as an anonymous API call through the proxy."""
+    wait = get_context(request).rate_limiter.take(_client_key(request, None))
+    if wait > 0:
+        raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+
+
+def for_the_gateway(spec: dict[str, Any], server: str, public: Callable[[str], bool]) -> dict[str, Any]:
+    """The definition as seen through the gateway: the gateway as its server, and a bearer token on
+    every operation that ``public`` (given the path) does not let through without one."""
+    spec = copy.deepcopy(spec)
+    spec["servers"] = [{"url": server}]
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = BEARER
+    for path, operations in spec.get("paths", {}).items():
+        security: list[dict[str, list[str]]] = [] if public(path) else [{"bearer": []}]
+        for method, operation in operations.items():
+            if method in HTTP_METHODS and isinstance(operation, dict):
+                operation["security"] = security
+    return spec
+
+
+async def _upstream_definition(upstreams: Upstreams, service: str) -> dict[str, Any]:
+    headers = {REQUEST_ID_HEADER: request_id_var.get()}
+    try:
+        async with upstreams.session(service).get(upstreams.bases[service] + "/openapi.json", headers=headers) as r:
+            if r.status != 200:
+                raise UpstreamUnavailable(f"{service} answered {r.status} for its definition")
+            answer: dict[str, Any] = json.loads(await r.read())
+            return answer
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise UpstreamUnavailable(f"{service} is unavailable") from exc
+
+
+def _gateway_definition(app: FastAPI) -> dict[str, Any]:
+    return for_the_gateway(app.openapi(), "/", lambda path: path in GATEWAY_PUBLIC)
 
 
 def install_docs(app: FastAPI, services: list[str]) -> None:
-    app.mount("/docs/static", StaticFiles(directory=_assets_dir()), name="docs-static")
-    urls = [{"url": "/openapi.json", "name": "gateway"}] + [
-        {"url": f"/api/{s}/openapi.json", "name": s} for s in services
-    ]
+    """``/docs`` (Swagger UI 5), ``/redoc`` and the definitions they read, all from the gateway."""
+    names = ["gateway", *services]
+    app.mount("/docs/static", StaticFiles(directory=SWAGGER_ASSETS), name="docs-static")
+    app.mount("/assets", StaticFiles(directory=OWN_ASSETS), name="gateway-assets")
+
+    def chosen(service: str | None) -> str:
+        if service is None:
+            return "gateway"
+        if service not in names:
+            raise NotFound(f"no service {service!r}", errors=[{"loc": ["query", "service"], "msg": "unknown"}])
+        return service
+
+    def page(request: Request, template: str, service: str | None) -> HTMLResponse:
+        take_public_quota(request)
+        current = chosen(service)
+        return templates.TemplateResponse(
+            request,
+            template,
+            {"services": names, "current": current, "spec_url": f"/docs/openapi/{current}.json"},
+            headers=page_headers(DOCS_CSP),
+        )
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return HTMLResponse(f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>skillpass API</title>
-<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="/docs/static/swagger-ui-bundle.js"></script>
-<script src="/docs/static/swagger-ui-standalone-preset.js"></script>
-<script>
-window.ui = SwaggerUIBundle({{urls: {json.dumps(urls)}, dom_id: "#swagger-ui", deepLinking: true,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout",
-  persistAuthorization: true}});
-</script></body></html>""")
+    async def docs(request: Request, service: str | None = None) -> HTMLResponse:
+        return page(request, "docs.html", service)
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request, service: str | None = None) -> HTMLResponse:
+        return page(request, "redoc.html", service)
+
+    @app.get("/docs/openapi/{service}.json", include_in_schema=False)
+    async def definition(request: Request, service: str) -> JSONResponse:
+        take_public_quota(request)
+        name = chosen(service)
+        if name == "gateway":
+            return JSONResponse(_gateway_definition(app))
+        upstream = await _upstream_definition(get_context(request).upstreams, name)
+        return JSONResponse(for_the_gateway(upstream, f"/api/{name}", lambda path: _is_public(path.lstrip("/"))))
