@@ -48,9 +48,7 @@ async def create_programme(session: AsyncSession, *, principal: Principal, data:
 
 async def get_programme(session: AsyncSession, *, principal: Principal, programme_id: uuid.UUID) -> ProgrammeRead:
     programme = await session.get(Programme, programme_id)
-    if programme is None or not (
-        principal.role in ("platform", "service") or principal.owns_org(programme.university_org)
-    ):
+    if programme is None or not (principal.may_read_org(programme.university_org)):
         raise ProgrammeNotFound()
     return ProgrammeRead.model_validate(programme, from_attributes=True)
 
@@ -59,8 +57,7 @@ async def list_programmes(
     session: AsyncSession, *, principal: Principal, page: PageParams, university_org: str | None
 ) -> Page[ProgrammeRead]:
     stmt = select(Programme).order_by(col(Programme.id))
-    if principal.role == "university":
-        university_org = principal.org
+    university_org = principal.org_scope(university_org)
     if university_org:
         stmt = stmt.where(Programme.university_org == university_org)
     after = cursor_key(page, lambda a: uuid.UUID(str(a)))
