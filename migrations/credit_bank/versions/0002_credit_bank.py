@@ -120,7 +120,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_ledger_entries_learner_id", "ledger_entries", ["learner_id", "id"], schema=SCHEMA)
     # Append-only: this service's own role (the owner, running this migration) gives up UPDATE,
-    # DELETE and TRUNCATE, and a trigger refuses UPDATE and DELETE for anyone else (a superuser).
+    # DELETE and TRUNCATE, and a trigger refuses UPDATE, DELETE and TRUNCATE for anyone else (a superuser).
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {SCHEMA}.ledger_entries FROM CURRENT_USER")
     op.execute(
         f"""CREATE FUNCTION {SCHEMA}.ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -130,8 +130,9 @@ BEGIN
 END $$"""
     )
     op.execute(
-        f"CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}.ledger_entries "
-        f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.ledger_entries_append_only()"
+        # Per statement, so TRUNCATE and a statement that matches no row are refused as well.
+        f"CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {SCHEMA}.ledger_entries "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.ledger_entries_append_only()"
     )
     op.create_table(
         "feed_cursors",
