@@ -76,19 +76,20 @@ async def apply_event(session: AsyncSession, event: dict[str, Any]) -> int:
 
 
 async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> tuple[int, int]:
-    relevant = [
-        e
+    # An event delivered twice within one page counts once, like one delivered again on a later page.
+    relevant = {
+        e["id"]: e
         for e in events
         if str(e.get("type", "")).startswith(PREFIX)
         and str(e.get("type"))[len(PREFIX) :] in STATUS_BY_VERB
         and isinstance(e.get("id"), int)
-    ]
+    }
     if not relevant:
         return 0, 0
-    fresh = {r.event_id for r in await run(session, _CLAIM, {"feed": FEED, "ids": [e["id"] for e in relevant]})}
+    fresh = {r.event_id for r in await run(session, _CLAIM, {"feed": FEED, "ids": list(relevant)})}
     applied = reversed_ = 0
-    for event in relevant:
-        if event["id"] in fresh:
+    for event_id, event in relevant.items():
+        if event_id in fresh:
             applied += 1
             reversed_ += await apply_event(session, event)
     return applied, reversed_

@@ -60,10 +60,11 @@ class FakeAssessment:
             cert = self.certificates.get(path.rsplit("/", 1)[1])
             return httpx.Response(200, json=cert) if cert else httpx.Response(404, json={"status": 404})
         if path == "/v1/events":
+            # The cursor is a position, so an event appended twice is delivered twice.
             after = int(request.url.params.get("after") or 0)
             limit = int(request.url.params.get("limit") or 100)
-            page = [e for e in self.events if e["id"] > after][:limit]
-            cursor = str(page[-1]["id"]) if page else (str(after) if after else None)
+            page = self.events[after : after + limit]
+            cursor = str(after + len(page)) if page or after else None
             return httpx.Response(200, json={"events": page, "next_cursor": cursor})
         return httpx.Response(404)
 
