@@ -59,7 +59,7 @@ async def test_revocation_reverses_each_conversion_once_even_delivered_twice(
 async def test_a_consumer_killed_before_its_commit_still_reverses_once(
     client, tokens, assessment, credit_app, session, monkeypatch
 ):
-    number, pids, _ = await _setup(client, tokens, assessment, "lrn-f2")
+    number, _, _ = await _setup(client, tokens, assessment, "lrn-f2")
     assessment.change(number, "revoked", "withdrawn")
     real_run = feed_sync.run
 
@@ -82,7 +82,7 @@ async def test_a_consumer_killed_before_its_commit_still_reverses_once(
 async def test_a_suspension_blocks_conversions_and_flags_the_transcript_until_reinstated(
     client, tokens, assessment, credit_app, session
 ):
-    number, pids, oid = await _setup(client, tokens, assessment, "lrn-f3")
+    number, _, oid = await _setup(client, tokens, assessment, "lrn-f3")
     third = await programme(client, tokens)
     await rule(client, tokens, third)
     assessment.change(number, "suspended", "under review")
