@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, text
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -68,8 +68,9 @@ async def list_ledger(
 
 async def transcript(session: AsyncSession, *, principal: Principal, learner_id: str) -> Transcript:
     """Per programme: converted credits, the courses they replace, the remaining cap, suspended flags."""
-    if not await _readable(session, principal, learner_id):
-        return Transcript(learner_id=learner_id, balance=Decimal("0.0"), programmes=[])
+    account = await get_account(session, principal=principal, learner_id=learner_id)
+    if account.outcomes == 0:
+        return Transcript(**account.model_dump(), programmes=[])
     rows = (
         await session.exec(
             select(Conversion, Programme, Outcome)
@@ -82,14 +83,8 @@ async def transcript(session: AsyncSession, *, principal: Principal, learner_id:
     grouped: dict[object, tuple[Programme, list[tuple[Conversion, Outcome]]]] = {}
     for conversion, programme, outcome in rows:
         grouped.setdefault(programme.id, (programme, []))[1].append((conversion, outcome))
-    balance = (
-        await session.exec(
-            select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(LedgerEntry.learner_id == learner_id)
-        )
-    ).one()
     return Transcript(
-        learner_id=learner_id,
-        balance=Decimal(balance).quantize(Decimal("0.1")),
+        **account.model_dump(),
         programmes=[_programme_line(p, items) for p, items in grouped.values()],
     )
 

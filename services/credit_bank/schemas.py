@@ -129,6 +129,10 @@ class TranscriptProgramme(BaseModel):
 
 
 class Transcript(BaseModel):
+    """The account's figures and, per programme, what its conversions count for."""
+
     learner_id: str
     balance: Decimal
+    outcomes: int = 0
+    converted: int = 0
     programmes: list[TranscriptProgramme]

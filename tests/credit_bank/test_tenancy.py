@@ -43,7 +43,7 @@ async def test_a_learner_without_deposits_sees_an_empty_account(client, tokens):
     r = await client.get("/v1/accounts/lrn-new", headers=tokens.headers("student", sub="lrn-new"))
     assert r.json() == {"learner_id": "lrn-new", "balance": "0.0", "outcomes": 0, "converted": 0}
     r = await client.get("/v1/accounts/lrn-new/transcript", headers=tokens.headers("student", sub="lrn-new"))
-    assert r.json() == {"learner_id": "lrn-new", "balance": "0.0", "programmes": []}
+    assert r.json() == {"learner_id": "lrn-new", "balance": "0.0", "outcomes": 0, "converted": 0, "programmes": []}
     assert (await client.get("/v1/accounts/lrn-new", headers=tokens.headers("admin"))).status_code == 404
 
 
