@@ -34,7 +34,7 @@ async def _reversals(client, tokens, learner: str) -> list[tuple[str, str]]:
 async def test_revocation_reverses_each_conversion_once_even_delivered_twice(
     client, tokens, assessment, credit_app, session
 ):
-    number, pids, _ = await _setup(client, tokens, assessment, "lrn-f1")
+    number, pids, oid = await _setup(client, tokens, assessment, "lrn-f1")
     assessment.issue("other", "lrn-zz", ROBOT, 4)
     assessment.change("other", "suspended", "not ours")  # an event about a certificate never deposited
     event = assessment.change(number, "revoked", "exam fraud")
@@ -54,6 +54,11 @@ async def test_revocation_reverses_each_conversion_once_even_delivered_twice(
     assert len(reversed_) == 2 and all("exam fraud" in d["reason"] for d in reversed_)
     transcript = (await client.get("/v1/accounts/lrn-f1/transcript", headers=tokens.headers("admin"))).json()
     assert [p["conversions"][0]["status"] for p in transcript["programmes"]] == ["reversed", "reversed"]
+    # A revoked certificate converts nowhere any more.
+    third = await programme(client, tokens)
+    await rule(client, tokens, third, credits="4")
+    r = await convert(client, tokens, "lrn-f1", oid, third)
+    assert r.status_code == 409 and problem_type(r) == "outcome-revoked" and "exam fraud" in r.json()["detail"]
 
 
 async def test_a_consumer_killed_before_its_commit_still_reverses_once(

@@ -126,7 +126,8 @@ async def test_rules_of_another_university_are_404(client, tokens):
         headers=other,
     )
     assert r.status_code == 404 and problem_type(r) == "programme-not-found"
-    assert (await client.get(f"/v1/rules/{made['id']}", headers=other)).status_code == 404
+    hidden = await client.get(f"/v1/rules/{made['id']}", headers=other)
+    assert hidden.status_code == 404 and problem_type(hidden) == "rule-not-found"
     assert (await client.get(f"/v1/rules/{general['id']}", headers=other)).json()["id"] == general["id"]
     seen = (await client.get("/v1/rules", headers=other)).json()["items"]
     assert [r["id"] for r in seen] == [general["id"]]
