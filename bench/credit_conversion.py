@@ -50,6 +50,23 @@ async def run_pool(count: int, concurrency: int, work: Callable[[int], Awaitable
     return time.perf_counter() - started
 
 
+async def post_retrying(
+    client: httpx.AsyncClient, path: str, body: dict[str, object], key: str, retries: list[int]
+) -> httpx.Response:
+    """Retries a 5xx or a dropped connection with the same Idempotency-Key, as a client should."""
+    for attempt in range(3):
+        try:
+            resp = await client.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+        else:
+            if resp.status_code < 500 or attempt == 2:
+                return resp
+        retries[0] += 1
+    raise AssertionError("unreachable")
+
+
 async def through_gateway(gw: str, token: str, learners: int, concurrency: int) -> float:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -68,29 +85,35 @@ async def through_gateway(gw: str, token: str, learners: int, concurrency: int) 
             "valid_from": "2026-01-01",
         }
         (await client.post("/api/credit-bank/v1/rules", json=rule)).raise_for_status()
-        failures = 0
+        failures: list[str] = []
+        retries = [0]
+
+        async def post(path: str, body: dict[str, object], key: str) -> httpx.Response:
+            return await post_retrying(client, path, body, key, retries)
 
         async def one(n: int) -> None:
-            nonlocal failures
             learner = f"bench-{n}"
-            deposit = await client.post(
+            deposit = await post(
                 "/api/credit-bank/v1/outcomes",
-                json={"learner_id": learner, "kind": "certificate", "certificate_number": f"CB{n}"},
-                headers={"Idempotency-Key": f"d-{n}"},
+                {"learner_id": learner, "kind": "certificate", "certificate_number": f"CB{n}"},
+                f"d-{n}",
             )
             if deposit.status_code != 201:
-                failures += 1
+                failures.append(f"deposit {n}: {deposit.status_code} {deposit.text[:200]}")
                 return
-            converted = await client.post(
+            converted = await post(
                 "/api/credit-bank/v1/conversions",
-                json={"learner_id": learner, "outcome_id": deposit.json()["outcome_id"], "programme_id": pid},
-                headers={"Idempotency-Key": f"c-{n}"},
+                {"learner_id": learner, "outcome_id": deposit.json()["outcome_id"], "programme_id": pid},
+                f"c-{n}",
             )
-            failures += converted.status_code != 201
+            if converted.status_code != 201:
+                failures.append(f"conversion {n}: {converted.status_code} {converted.text[:200]}")
 
         elapsed = await run_pool(learners, concurrency, one)
+        if retries[0]:
+            print(f"retried with the same Idempotency-Key: {retries[0]}")
         if failures:
-            raise SystemExit(f"{failures} learners failed; see the service logs")
+            raise SystemExit(f"{len(failures)} learners failed, e.g. {failures[:3]}")
         return elapsed
 
 
