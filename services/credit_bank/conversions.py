@@ -20,7 +20,7 @@ from services.kit.auth import Principal
 from services.kit.idempotency import claim, complete, request_hash
 from services.kit.problems import Conflict
 
-from .ledger import append, lock_account, open_account
+from .ledger import append, lock_account
 from .models import SCHEMA, Conversion, ConversionRule, ConvertedCourse, Outcome, Programme
 from .outcomes import AccountNotFound, OutcomeNotFound
 from .policy import RuleCandidate, cap, choose_rule, today_in_shanghai
@@ -72,6 +72,16 @@ _CLAIM_PAIR = text(
 _REVERSE = text(
     f"UPDATE {SCHEMA}.conversions SET status = 'reversed', reversed_at = now(), reverse_reason = :why "
     "WHERE id = :id AND status = 'posted' RETURNING id"
+)
+# The courses claimed, the university linked to the account and the ledger's convert entry, in one trip.
+_POST = text(
+    f"""WITH courses AS (INSERT INTO {SCHEMA}.converted_courses (learner_id, programme_id, course_code, conversion_id)
+                 SELECT :l, :p, unnest(CAST(:codes AS varchar[])), :cv),
+link AS (INSERT INTO {SCHEMA}.account_universities (learner_id, university_org) VALUES (:l, :org)
+         ON CONFLICT DO NOTHING)
+INSERT INTO {SCHEMA}.ledger_entries (learner_id, kind, credits, outcome_id, conversion_id, programme_id, rule_id,
+                                     reason)
+VALUES (:l, 'convert', :c, :o, :cv, :p, :r, :why) RETURNING id"""
 )
 _DROP_COURSES = text(f"DELETE FROM {SCHEMA}.converted_courses WHERE conversion_id = :id")
 
@@ -251,24 +261,24 @@ async def convert(
         await reverse(
             session, old, reason=f"replaced by level {outcome.level} certificate {outcome.certificate_number}"
         )
-    session.add_all(
-        ConvertedCourse(
-            learner_id=outcome.learner_id, programme_id=programme.id, course_code=code, conversion_id=conversion_id
-        )
-        for code in rule.course_codes
-    )
-    await session.flush()
-    await open_account(session, outcome.learner_id, programme.university_org)
-    entry = await append(
-        session,
-        learner_id=outcome.learner_id,
-        kind="convert",
-        credits=rule.credits,
-        outcome_id=outcome.id,
-        conversion_id=conversion_id,
-        programme_id=programme.id,
-        rule_id=rule.id,
-        reason=f"{outcome.occupation_code} level {outcome.level} under rule {rule.id} for {programme.code}",
+    entry = int(
+        (
+            await run(
+                session,
+                _POST,
+                {
+                    "l": outcome.learner_id,
+                    "p": programme.id,
+                    "org": programme.university_org,
+                    "codes": list(rule.course_codes),
+                    "cv": conversion_id,
+                    "c": rule.credits,
+                    "o": outcome.id,
+                    "r": rule.id,
+                    "why": f"{outcome.occupation_code} level {outcome.level} under rule {rule.id} for {programme.code}",
+                },
+            )
+        ).scalar_one()
     )
     answer = ConversionRead(
         conversion_id=conversion_id,

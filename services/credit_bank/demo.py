@@ -23,7 +23,7 @@ from services.kit.problems import Problem
 from .clients import CertificateFacts
 from .conversions import convert
 from .models import ConversionRule, Programme
-from .outcomes import record_deposit, store_certificate
+from .outcomes import store_certificate
 from .schemas import ConversionCreate
 
 DEMO_RULES = Path(__file__).resolve().parent / "data" / "demo_rules.json"
@@ -110,10 +110,8 @@ async def load_demo(session: AsyncSession, *, certificates: list[dict[str, Any]]
         done[org] = done.get(org, 0) + 1
         principal = Principal(sub="demo-seed", role="university", org=org)
         outcome, created = await store_certificate(session, principal=principal, facts=_facts(row))
-        if created:
-            await record_deposit(session, outcome)
-            counts["outcomes"] += 1
-        outcome_id, learner_id = outcome.id, outcome.learner_id
+        counts["outcomes"] += created
+        outcome_id, learner_id = outcome.outcome_id, outcome.learner_id
         await session.commit()
         for programme_id, occupations in by_org[org]:
             if row["occupation_code"] not in occupations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -40,12 +41,24 @@ class CertificateNotValid(Conflict):
     title = "The certificate is suspended or revoked"
 
 
-_INSERT_CERTIFICATE = text(
-    f"INSERT INTO {SCHEMA}.outcomes (id, learner_id, kind, certificate_number, occupation_code, level, issued_on, "
-    "evidence, status, deposited_by) VALUES (:id, :l, 'certificate', :n, :occ, :lv, :on, CAST(:ev AS jsonb), "
-    "'valid', :by) ON CONFLICT (certificate_number) DO NOTHING RETURNING id"
+_OUTCOME_COLUMNS = (
+    "id AS outcome_id, learner_id, kind, status, status_reason, certificate_number, occupation_code, level, "
+    "issued_on, title, evidence, deposited_at"
 )
-_BY_NUMBER = text(f"SELECT id FROM {SCHEMA}.outcomes WHERE certificate_number = :n")
+# One round trip for the whole deposit: the account opened, the university linked, the outcome and its
+# ledger entry written — the last two only when the certificate is new (``led`` reads ``ins``).
+_DEPOSIT_CERTIFICATE = text(
+    f"""WITH acct AS (INSERT INTO {SCHEMA}.accounts (learner_id) VALUES (:l) ON CONFLICT DO NOTHING),
+link AS (INSERT INTO {SCHEMA}.account_universities (learner_id, university_org)
+         SELECT :l, CAST(:org AS varchar) WHERE CAST(:org AS varchar) IS NOT NULL ON CONFLICT DO NOTHING),
+ins AS (INSERT INTO {SCHEMA}.outcomes (id, learner_id, kind, certificate_number, occupation_code, level, issued_on,
+        evidence, status, deposited_by) VALUES (:id, :l, 'certificate', :n, :occ, :lv, :on, CAST(:ev AS jsonb),
+        'valid', :by) ON CONFLICT (certificate_number) DO NOTHING RETURNING *),
+led AS (INSERT INTO {SCHEMA}.ledger_entries (learner_id, kind, credits, outcome_id, reason)
+        SELECT learner_id, 'deposit', 0, id, :why FROM ins)
+SELECT {_OUTCOME_COLUMNS} FROM ins"""
+)
+_BY_NUMBER = text(f"SELECT {_OUTCOME_COLUMNS} FROM {SCHEMA}.outcomes WHERE certificate_number = :n")
 
 
 def outcome_read(outcome: Outcome) -> OutcomeRead:
@@ -88,41 +101,36 @@ def check_certificate(facts: CertificateFacts | None, learner_id: str, number: s
 
 async def store_certificate(
     session: AsyncSession, *, principal: Principal, facts: CertificateFacts
-) -> tuple[Outcome, bool]:
-    """The certificate as an outcome; the same certificate deposited again is the same outcome."""
-    await open_account(session, facts.learner_id, principal.org if principal.is_university else None)
+) -> tuple[OutcomeRead, bool]:
+    """The certificate as an outcome (opening the account, with its deposit entry and event); the same
+    certificate deposited again is the same outcome."""
     evidence = {"source": "assessment", "checked_status": facts.status}
-    new_id = uuid.uuid4()
-    inserted = (
+    row = (
         await run(
             session,
-            _INSERT_CERTIFICATE,
+            _DEPOSIT_CERTIFICATE,
             {
-                "id": new_id,
+                "id": uuid.uuid4(),
                 "l": facts.learner_id,
+                "org": principal.org if principal.is_university else None,
                 "n": facts.number,
                 "occ": facts.occupation_code,
                 "lv": facts.level,
                 "on": facts.issued_on,
-                "ev": _json(evidence),
+                "ev": json.dumps(evidence),
                 "by": principal.sub,
+                "why": f"certificate {facts.number} deposited",
             },
         )
     ).first()
-    if inserted is None:
+    if row is None:
         existing = (await run(session, _BY_NUMBER, {"n": facts.number})).one()
-        outcome = await session.get(Outcome, existing[0])
-        assert outcome is not None
-        return outcome, False
-    outcome = await session.get(Outcome, new_id)
-    assert outcome is not None
-    return outcome, True
-
-
-def _json(value: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str)
+        return OutcomeRead.model_validate(dict(existing._mapping)), False
+    read = OutcomeRead.model_validate(dict(row._mapping))
+    await emit_event(
+        session, "credit_bank.outcome.deposited", f"outcome:{read.outcome_id}", read.model_dump(mode="json")
+    )
+    return read, True
 
 
 async def _store_other(session: AsyncSession, *, principal: Principal, data: OutcomeCreate) -> Outcome:
@@ -141,15 +149,14 @@ async def _store_other(session: AsyncSession, *, principal: Principal, data: Out
 
 
 async def record_deposit(session: AsyncSession, outcome: Outcome) -> None:
-    """The ledger's deposit entry (0 credits) and the event, for a newly stored outcome."""
-    what = f"certificate {outcome.certificate_number}" if outcome.kind == "certificate" else f"{outcome.kind}"
+    """The ledger's deposit entry (0 credits) and the event, for a newly stored course or award."""
     await append(
         session,
         learner_id=outcome.learner_id,
         kind="deposit",
         credits=Decimal(0),
         outcome_id=outcome.id,
-        reason=f"{what} deposited",
+        reason=f"{outcome.kind} deposited",
     )
     await emit_event(
         session,
@@ -183,12 +190,12 @@ async def deposit(
     if data.kind == "certificate":
         number = str(data.certificate_number)
         facts = check_certificate(await assessment.certificate(number), data.learner_id, number)
-        outcome, created = await store_certificate(session, principal=principal, facts=facts)
+        read, created = await store_certificate(session, principal=principal, facts=facts)
     else:
-        outcome, created = await _store_other(session, principal=principal, data=data), True
-    if created:
+        outcome = await _store_other(session, principal=principal, data=data)
         await record_deposit(session, outcome)
-    status, body = (201 if created else 200), outcome_read(outcome).model_dump(mode="json")
+        read, created = outcome_read(outcome), True
+    status, body = (201 if created else 200), read.model_dump(mode="json")
     if idempotency_key:
         await complete(session, SCHEMA, principal=principal.sub, key=idempotency_key, status=status, body=body)
     await session.commit()
