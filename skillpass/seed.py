@@ -50,7 +50,8 @@ async def demo_certificates(db_admin_url: str, passwords: dict[str, str] | None 
     spec = next(s for s in SERVICES if s.name == "assessment")
 
     async def run(session: AsyncSession) -> list[dict[str, Any]]:
-        rows = await session.execute(
+        conn = await session.connection()  # Core on the session's connection: SQLModel warns on execute()
+        rows = await conn.execute(
             text(
                 "SELECT number, learner_id, occupation_code, level, issued_on, status, status_reason, university_org "
                 "FROM assessment.certificates WHERE status = 'valid' ORDER BY number LIMIT 500"
