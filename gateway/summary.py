@@ -33,7 +33,8 @@ def parts(learner_id: str) -> dict[str, tuple[str, str, str | None]]:
     """part → (service, path, key of the list in a page answer, or None for a whole object)."""
     return {
         "certificates": ("assessment", f"/v1/certificates?learner_id={learner_id}&limit=500", "items"),
-        "credit": ("credit-bank", f"/v1/accounts/{learner_id}", None),
+        # The transcript carries the account's balance and counts and, per programme, the conversions.
+        "credit": ("credit-bank", f"/v1/accounts/{learner_id}/transcript", None),
         "points": ("incentives", f"/v1/points/evaluations?learner_id={learner_id}&limit=50", "items"),
         "subsidy_claims": ("incentives", f"/v1/subsidy-claims?learner_id={learner_id}&limit=500", "items"),
     }

@@ -6,6 +6,7 @@ import importlib
 import inspect
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,6 +44,25 @@ async def seed_service_clients(db_admin_url: str, dev: DevSecrets, passwords: di
     return int(await _with_session(db_admin_url, GATEWAY, run, passwords))
 
 
+async def demo_certificates(db_admin_url: str, passwords: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Assessment's demo certificates, read with assessment's own role, for loaders that build on them
+    (the credit bank deposits and converts some): no service reads another's schema."""
+    spec = next(s for s in SERVICES if s.name == "assessment")
+
+    async def run(session: AsyncSession) -> list[dict[str, Any]]:
+        conn = await session.connection()  # Core on the session's connection: SQLModel warns on execute()
+        rows = await conn.execute(
+            text(
+                "SELECT number, learner_id, occupation_code, level, issued_on, status, status_reason, university_org "
+                "FROM assessment.certificates WHERE status = 'valid' ORDER BY number LIMIT 500"
+            )
+        )
+        return [dict(r._mapping) for r in rows]
+
+    result: list[dict[str, Any]] = await _with_session(db_admin_url, spec, run, passwords)
+    return result
+
+
 async def seed_all(db_admin_url: str, dev: DevSecrets) -> dict[str, Any]:
     report: dict[str, Any] = {"gateway": {"service_clients": await seed_service_clients(db_admin_url, dev)}}
     for spec in SERVICES:
@@ -51,11 +71,13 @@ async def seed_all(db_admin_url: str, dev: DevSecrets) -> dict[str, Any]:
         except ModuleNotFoundError:
             continue
         loader = module.load_demo
-        kwargs: dict[str, str] = {}
+        kwargs: dict[str, Any] = {}
         params = inspect.signature(loader).parameters
         if "learner_key" in params:
             kwargs["learner_key"] = dev.learner_id_key
         if "pii_key" in params:
             kwargs["pii_key"] = dev.pii_key
+        if "certificates" in params:
+            kwargs["certificates"] = await demo_certificates(db_admin_url)
         report[spec.name] = await _with_session(db_admin_url, spec, lambda s, f=loader, k=kwargs: f(s, **k))
     return report

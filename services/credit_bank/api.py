@@ -1,20 +1,39 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
-from services.kit.auth import Principal, require_roles
+from services.kit.auth import Principal, PrincipalDep, require_roles
 from services.kit.db import SessionDep
+from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import programmes
-from .schemas import ProgrammeCreate, ProgrammeRead
+from . import accounts, conversions, outcomes, programmes, rules
+from .deps import ContextDep
+from .schemas import (
+    AccountRead,
+    ConversionCreate,
+    ConversionRead,
+    LedgerEntryRead,
+    OutcomeCreate,
+    OutcomeRead,
+    ProgrammeCreate,
+    ProgrammeRead,
+    RuleCreate,
+    RuleRead,
+    Transcript,
+)
 
 router = APIRouter(prefix="/v1", tags=["credit bank"])
 AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
 Readers = Annotated[Principal, require_roles("admin", "university", "platform", "service")]
+Depositors = Annotated[Principal, require_roles("admin", "university", "student", "service")]
+Converters = Annotated[Principal, require_roles("admin", "university", "student")]
+LearnerPath = Annotated[str, Query(max_length=64)]
 
 
 @router.post("/programmes", response_model=ProgrammeRead, status_code=201)
@@ -35,3 +54,71 @@ async def list_programmes(
     university_org: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[ProgrammeRead]:
     return await programmes.list_programmes(session, principal=principal, page=page, university_org=university_org)
+
+
+@router.post("/rules", response_model=RuleRead, status_code=201)
+async def create_rule(data: RuleCreate, session: SessionDep, principal: AdminOrUniversity, ctx: ContextDep) -> RuleRead:
+    return await rules.create_rule(session, principal=principal, data=data, policy=ctx.policy)
+
+
+@router.get("/rules/{rule_id}", response_model=RuleRead)
+async def get_rule(rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> RuleRead:
+    return await rules.get_rule(session, principal=principal, rule_id=rule_id)
+
+
+@router.get("/rules", response_model=Page[RuleRead])
+async def list_rules(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    programme_id: uuid.UUID | None = None,
+    occupation_code: Annotated[str | None, Query(max_length=20)] = None,
+    as_of: date | None = None,
+) -> Page[RuleRead]:
+    return await rules.list_rules(
+        session, principal=principal, page=page, programme_id=programme_id, occupation_code=occupation_code, as_of=as_of
+    )
+
+
+@router.post(
+    "/outcomes",
+    response_model=OutcomeRead,
+    status_code=201,
+    responses={200: {"model": OutcomeRead, "description": "the certificate was deposited before: the same outcome"}},
+)
+async def deposit_outcome(
+    data: OutcomeCreate,
+    session: SessionDep,
+    principal: Depositors,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    status, body = await outcomes.deposit(
+        session, ctx.assessment, principal=principal, data=data, idempotency_key=idempotency_key
+    )
+    return JSONResponse(body, status_code=status)
+
+
+@router.post("/conversions", response_model=ConversionRead, status_code=201)
+async def convert(
+    data: ConversionCreate, session: SessionDep, principal: Converters, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    status, body = await conversions.convert(session, principal=principal, data=data, idempotency_key=idempotency_key)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/accounts/{learner_id}", response_model=AccountRead)
+async def get_account(learner_id: str, session: SessionDep, principal: PrincipalDep) -> AccountRead:
+    return await accounts.get_account(session, principal=principal, learner_id=learner_id)
+
+
+@router.get("/accounts/{learner_id}/ledger", response_model=Page[LedgerEntryRead])
+async def get_ledger(
+    learner_id: str, session: SessionDep, principal: PrincipalDep, page: PageDep
+) -> Page[LedgerEntryRead]:
+    return await accounts.list_ledger(session, principal=principal, learner_id=learner_id, page=page)
+
+
+@router.get("/accounts/{learner_id}/transcript", response_model=Transcript)
+async def get_transcript(learner_id: str, session: SessionDep, principal: PrincipalDep) -> Transcript:
+    return await accounts.transcript(session, principal=principal, learner_id=learner_id)

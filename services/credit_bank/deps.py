@@ -1,4 +1,4 @@
-"""What routes need besides the session and the principal: the credit bank's settings (add clients here)."""
+"""What routes need besides the session: the assessment client and the conversion policy."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 
 from services.kit.context import context_of
 
+from .clients import AssessmentClient
+from .policy import Policy
 from .settings import CreditBankSettings
 
 NAME = "credit_bank"
@@ -17,6 +19,8 @@ NAME = "credit_bank"
 @dataclass(frozen=True)
 class Context:
     settings: CreditBankSettings
+    assessment: AssessmentClient
+    policy: Policy
 
 
 def get_context(request: Request) -> Context:

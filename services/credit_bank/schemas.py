@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+OccupationCode = Field(pattern=r"^[1-8]-\d{2}-\d{2}-\d{2}$")
+LearnerId = Field(min_length=1, max_length=64)
 
 
 class ProgrammeCreate(BaseModel):
@@ -17,3 +22,117 @@ class ProgrammeCreate(BaseModel):
 
 class ProgrammeRead(ProgrammeCreate):
     id: uuid.UUID
+
+
+class RuleCreate(BaseModel):
+    programme_id: uuid.UUID | None = Field(default=None, description="omitted: a general rule (admin only)")
+    occupation_code: str = OccupationCode
+    min_level: int = Field(ge=1, le=5, description="1 is the highest; min_level 3 admits levels 3, 2 and 1")
+    credits: Decimal = Field(gt=0, max_digits=6, decimal_places=1)
+    course_codes: list[str] = Field(default_factory=list, max_length=50)
+    valid_from: date
+    valid_to: date | None = None
+    source: str | None = Field(default=None, max_length=200)
+
+
+class RuleRead(RuleCreate):
+    id: uuid.UUID
+    university_org: str | None
+
+
+class OutcomeCreate(BaseModel):
+    learner_id: str = LearnerId
+    kind: Literal["certificate", "course", "award"]
+    certificate_number: str | None = Field(default=None, min_length=1, max_length=40)
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    evidence: dict[str, Any] = Field(default_factory=dict, description="for course and award outcomes")
+
+
+class OutcomeRead(BaseModel):
+    outcome_id: uuid.UUID
+    learner_id: str
+    kind: str
+    status: str
+    status_reason: str | None = None
+    certificate_number: str | None = None
+    occupation_code: str | None = None
+    level: int | None = None
+    issued_on: date | None = None
+    title: str | None = None
+    evidence: dict[str, Any]
+    deposited_at: datetime | None = None
+
+
+class ConversionCreate(BaseModel):
+    learner_id: str = LearnerId
+    outcome_id: uuid.UUID
+    programme_id: uuid.UUID
+
+
+class ConversionRead(BaseModel):
+    conversion_id: uuid.UUID
+    learner_id: str
+    outcome_id: uuid.UUID
+    programme_id: uuid.UUID
+    rule_id: uuid.UUID
+    credits: Decimal
+    course_codes: list[str]
+    ledger_entry_id: int
+    replaced_conversion_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="lower-level conversions of the same occupation this one replaced"
+    )
+
+
+class AccountRead(BaseModel):
+    learner_id: str
+    balance: Decimal
+    outcomes: int
+    converted: int
+
+
+class LedgerEntryRead(BaseModel):
+    id: int
+    kind: Literal["deposit", "convert", "reverse"]
+    credits: Decimal
+    outcome_id: uuid.UUID
+    conversion_id: uuid.UUID | None = None
+    programme_id: uuid.UUID | None = None
+    rule_id: uuid.UUID | None = None
+    at: datetime
+    reason: str | None = None
+
+
+class TranscriptConversion(BaseModel):
+    conversion_id: uuid.UUID
+    outcome_id: uuid.UUID
+    certificate_number: str | None
+    occupation_code: str
+    level: int
+    credits: Decimal
+    course_codes: list[str]
+    status: Literal["posted", "reversed"]
+    suspended: bool = Field(description="the certificate is suspended: no new conversions until reinstated")
+
+
+class TranscriptProgramme(BaseModel):
+    programme_id: uuid.UUID
+    code: str
+    name: str
+    university_org: str
+    graduation_credits: Decimal
+    cap: Decimal
+    converted_credits: Decimal
+    remaining_cap: Decimal
+    courses: list[str]
+    flagged: bool = Field(description="a certificate behind a posted conversion is suspended")
+    conversions: list[TranscriptConversion]
+
+
+class Transcript(BaseModel):
+    """The account's figures and, per programme, what its conversions count for."""
+
+    learner_id: str
+    balance: Decimal
+    outcomes: int = 0
+    converted: int = 0
+    programmes: list[TranscriptProgramme]

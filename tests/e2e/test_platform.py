@@ -45,6 +45,7 @@ async def platform(pg_server, test_db, tmp_path_factory):
             ),
             "SKILLPASS_LOG_LEVEL": "WARNING",
             "SKILLPASS_CATALOGUE_FEED_POLL_INTERVAL_S": "0.5",
+            "SKILLPASS_CREDIT_BANK_FEED_POLL_INTERVAL_S": "0.5",
         }
         cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
         procs[spec.name] = subprocess.Popen(  # noqa: ASYNC220 (start-up only)
@@ -297,3 +298,123 @@ async def test_results_become_verifiable_certificates_across_services(platform):
         assert checked.status_code == 200, checked.text
         assert checked.json()["verified"] is True, checked.json()
         assert {c["result"] for c in checked.json()["checks"]} == {"pass"}
+
+
+async def test_credit_bank_deposit_convert_summary_and_revocation(platform):
+    """Student → gateway → credit bank → (service token) assessment; credits on the summary; a revocation
+    in assessment reverses them through the feed."""
+    from services.kit.pii import learner_id
+    from tests.assessment.asm_support import make_id_number, make_uscc
+
+    key, gw = platform["key"], platform["urls"]["gateway"]
+
+    def bearer(**claims: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + mint_token(key, issuer=ISSUER, audience=AUDIENCE, **claims)}
+
+    admin, univ = bearer(sub="a", role="admin"), bearer(sub="sis", role="university", org="univ-credit")
+    async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
+        body = (
+            await client.post(
+                "/api/assessment/v1/bodies",
+                headers=admin,
+                json={
+                    "name": "E2E 学分大学",
+                    "uscc": make_uscc(434343),
+                    "kind": "employer",
+                    "university_org": "univ-credit",
+                    "district": "闵行区",
+                },
+            )
+        ).json()
+        await client.post(
+            f"/api/assessment/v1/bodies/{body['id']}/filings",
+            headers=admin,
+            json={
+                "filing_no": "E2E-CB-1",
+                "scope": [{"occupation_code": "6-25-02-05", "levels": [3, 4]}],
+                "valid_from": "2026-01-01",
+                "valid_to": "2027-12-31",
+            },
+        )
+        id_number = make_id_number(77)
+        batch = await client.post(
+            "/api/assessment/v1/batches",
+            headers=univ,
+            json={
+                "body_id": body["id"],
+                "mode": "partial",
+                "records": [
+                    {
+                        "external_id": "cb-1",
+                        "occupation_code": "6-25-02-05",
+                        "level": 4,
+                        "exam_date": "2026-11-20",
+                        "theory_score": 80,
+                        "practical_score": 80,
+                        "candidate": {
+                            "id_number": id_number,
+                            "name": "赵学分",
+                            "student_no": "S77",
+                            "school_org": "univ-credit",
+                            "graduation_year": 2027,
+                            "major": "微电子",
+                        },
+                    }
+                ],
+            },
+        )
+        number = batch.json()["rows"][0]["certificate_number"]
+        me = learner_id(id_number, platform["dev"].learner_id_key)
+        student = bearer(sub=me, role="student")
+
+        programme = await client.post(
+            "/api/credit-bank/v1/programmes",
+            headers=univ,
+            json={"university_org": "univ-credit", "code": "MIC", "name": "微电子", "graduation_credits": "150"},
+        )
+        assert programme.status_code == 201, programme.text
+        pid = programme.json()["id"]
+        rule = await client.post(
+            "/api/credit-bank/v1/rules",
+            headers=univ,
+            json={
+                "programme_id": pid,
+                "occupation_code": "6-25-02-05",
+                "min_level": 4,
+                "credits": "4",
+                "course_codes": ["MIC-201"],
+                "valid_from": "2026-01-01",
+            },
+        )
+        assert rule.status_code == 201, rule.text
+        outcome = await client.post(
+            "/api/credit-bank/v1/outcomes",
+            headers={**student, "Idempotency-Key": "e2e-cb-1"},
+            json={"learner_id": me, "kind": "certificate", "certificate_number": number},
+        )
+        assert outcome.status_code == 201, outcome.text  # checked with assessment, with the bank's own token
+        conversion = await client.post(
+            "/api/credit-bank/v1/conversions",
+            headers={**student, "Idempotency-Key": "e2e-cb-2"},
+            json={"learner_id": me, "outcome_id": outcome.json()["outcome_id"], "programme_id": pid},
+        )
+        assert conversion.status_code == 201, conversion.text
+        assert (conversion.json()["credits"], conversion.json()["course_codes"]) == ("4.0", ["MIC-201"])
+        summary = (await client.get("/api/me/summary", headers=student)).json()
+        assert "credit" not in summary["unavailable"]
+        assert summary["credit"]["balance"] == "4.0"
+        assert summary["credit"]["programmes"][0]["courses"] == ["MIC-201"]
+
+        revoked = await client.post(
+            f"/api/assessment/v1/certificates/{number}/revoke", headers=admin, json={"reason": "e2e fraud"}
+        )
+        assert revoked.status_code == 200, revoked.text
+        deadline = time.monotonic() + 15
+        while True:  # the credit bank's follower reads assessment's feed
+            account = (await client.get(f"/api/credit-bank/v1/accounts/{me}", headers=student)).json()
+            if account["balance"] == "0.0" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert (account["balance"], account["converted"]) == ("0.0", 0)
+        ledger = (await client.get(f"/api/credit-bank/v1/accounts/{me}/ledger", headers=student)).json()["items"]
+        assert [e["kind"] for e in ledger] == ["deposit", "convert", "reverse"]
