@@ -76,7 +76,6 @@ CSV_HEADER = (
     "exam_date,theory_score,practical_score"
 )
 CSV_HEADER_ZH = "外部编号,身份证号,姓名,学号,学校,毕业年份,专业,职业编码,等级,考试日期,理论成绩,实操成绩"
-BATCH = [5_000]
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -258,10 +257,16 @@ async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]]) -> float:
 
 
 async def upload_files(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], body_id: str, people: list[dict[str, Any]], fmt: str
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    body_id: str,
+    people: list[dict[str, Any]],
+    fmt: str,
+    batch_size: int,
 ) -> float:
-    """Seconds to upload ``people`` as files of ``fmt`` in batches of ``BATCH`` (files built first)."""
-    files = [as_file(people[i : i + BATCH[0]], fmt) for i in range(0, len(people), BATCH[0])]
+    """Seconds to upload ``people`` as files of ``fmt`` in batches (the files are built first)."""
+    files = [as_file(people[i : i + batch_size], fmt) for i in range(0, len(people), batch_size)]
     started = time.perf_counter()
     accepted = 0
     for content, content_type in files:
@@ -278,7 +283,6 @@ async def upload_files(
 
 
 async def run(total: int, batch_size: int, root: Path, formats: list[str]) -> None:
-    BATCH[0] = batch_size
     pg = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=True)
     pg.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -378,7 +382,13 @@ async def run(total: int, batch_size: int, root: Path, formats: list[str]) -> No
             )
             by_format = {
                 fmt: await upload_files(
-                    client, f"{base}/batches", univ, body["id"], make_records(total, fmt, offset=(2 + k) * total), fmt
+                    client,
+                    f"{base}/batches",
+                    univ,
+                    body["id"],
+                    make_records(total, fmt, offset=(2 + k) * total),
+                    fmt,
+                    batch_size,
                 )
                 for k, fmt in enumerate(formats)
             }

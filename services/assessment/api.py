@@ -21,6 +21,7 @@ from .batch_files import MEDIA_TYPES, FileFormat, report_file, template_file
 from .batch_input import read_upload
 from .deps import ContextDep
 from .schemas import BatchRead, BodyCreate, BodyRead, FilingCreate, FilingRead, ReasonIn, RecordRead
+from .uploads import XLSX_TYPE
 
 router = APIRouter(prefix="/v1", tags=["assessment"])
 Admin = Annotated[Principal, require_roles("admin")]
@@ -58,7 +59,17 @@ BATCH_BODY = {
                     "type": "string",
                     "description": "header: external_id,id_number,name,student_no,"
                     "school_org,graduation_year,major,occupation_code,work_type,level,exam_date,"
-                    "theory_score,practical_score,review_score; body_id and mode in the query",
+                    "theory_score,practical_score,review_score (or 外部编号,身份证号,姓名,学号,学校,毕业年份,专业,"
+                    "职业编码,工种,等级,考试日期,理论成绩,实操成绩,综合评审成绩); UTF-8 (BOM or not) or GB18030, "
+                    "the charset of the Content-Type when given; body_id and mode in the query",
+                }
+            },
+            XLSX_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "the first sheet, headers as for CSV (a second header row is skipped); "
+                    "dates as Excel dates or ISO text; body_id and mode in the query",
                 }
             },
         },

@@ -3,7 +3,8 @@
 Every tabular upload becomes flat rows (column → text, as a CSV cell would read) and then the same
 nested records a JSON upload carries, so one validation path serves every format. XLSX is opened
 only after its zip directory has been checked: bounded decompressed size, part count, no DTDs, and
-at most ``max_records`` data rows of at most ``MAX_COLUMNS`` cells are read.
+at most ``max_records`` data rows are read, and of each the cells under the header (at most
+``MAX_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -282,8 +283,9 @@ def xlsx_rows(raw: bytes, *, max_records: int) -> list[dict[str, str]]:
         ) from exc
     try:
         sheet = book.worksheets[0]
-        values = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
-        header = list(next(values, ()))
+        # No max_col: openpyxl pads every row to it, which doubles the read; rows are cut to the header.
+        values = sheet.iter_rows(values_only=True)
+        header = list(next(values, ()))[:MAX_COLUMNS]
         columns = [column_of(h) for h in header]
 
         def lines() -> Iterator[list[str]]:

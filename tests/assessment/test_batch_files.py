@@ -512,3 +512,49 @@ async def test_unknown_columns_are_ignored_and_an_idempotent_csv_replays(client:
     b = await upload_file(client, tokens, body["id"], content, "text/csv", key=key)
     assert a.json() == b.json()
     assert a.json()["rows"][0]["status"] == "duplicate"
+
+
+async def test_cli_upload_writes_the_report_beside_the_file(client: Any, tokens: Any, tmp_path: Any) -> None:
+    from skillpass.upload import upload_file
+
+    body = await make_body(client, tokens)
+    path = tmp_path / "成绩.xlsx"
+    path.write_bytes(as_xlsx([record("k1"), record("k2", level=2, code="2-02-38-01")]))
+    auth = tokens.headers("university", org="univ-a")
+    stages: list[str] = []
+
+    dry = await upload_file(
+        client, path, body_id=body["id"], dry_run=True, headers=auth, on_progress=lambda s, d, t: stages.append(s)
+    )
+    assert dry.report == tmp_path / "成绩.dry-run-report.xlsx"
+    assert (dry.answer["accepted"], dry.answer["rejected"]) == (1, 1)
+    assert [row[1] for row in read_sheet(dry.report.read_bytes())[2:]] == ["接收 accepted", "拒绝 rejected"]
+    assert stages[0] == "upload" and stages[-2:] == ["check", "report"]
+
+    refused = await upload_file(client, path, body_id=body["id"], mode="all_or_nothing", headers=auth)
+    assert refused.status_code == 422
+    assert refused.report == tmp_path / "成绩.dry-run-report.xlsx"
+
+    done = await upload_file(client, path, body_id=body["id"], headers=auth)
+    assert done.status_code == 201
+    assert done.report == tmp_path / "成绩.report.xlsx"
+    table = read_sheet(done.report.read_bytes())
+    assert table[2][2] == done.answer["rows"][0]["certificate_number"]
+    again = await upload_file(client, path, body_id=body["id"], headers=auth)  # the same key: a replay
+    assert again.answer == done.answer
+
+
+def test_cli_upload_needs_a_token_and_a_known_file_type(tmp_path: Any, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from skillpass.cli import app as cli
+
+    monkeypatch.delenv("SKILLPASS_TOKEN", raising=False)
+    path = tmp_path / "results.csv"
+    path.write_text("external_id\n")
+    r = CliRunner().invoke(cli, ["upload", str(path), "--body", str(uuid.uuid4())])
+    assert r.exit_code == 2 and "token" in r.output
+    other = tmp_path / "results.pdf"
+    other.write_text("x")
+    r = CliRunner().invoke(cli, ["upload", str(other), "--body", str(uuid.uuid4()), "--token", "t"])
+    assert r.exit_code == 2 and ".csv or .xlsx" in r.output
