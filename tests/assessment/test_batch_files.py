@@ -244,6 +244,11 @@ async def test_dry_run_checks_everything_writes_nothing_and_takes_no_number(clie
     assert all(r["certificate_number"] is None and r["record_id"] is None for r in answer["rows"][1:])
     assert answer["rows"][0]["certificate_number"].endswith("000001")  # the duplicate's own number
 
+    dry_file = await upload_file(
+        client, tokens, body["id"], as_csv(rows), "text/csv", dry_run=True, accept="text/csv", mode="partial"
+    )
+    assert await counts(app) == before
+
     # The real upload (same Idempotency-Key: the dry run did not claim it) gives the same report, and
     # its first new certificate is serial 2: the dry run took no number.
     real = await upload_file(client, tokens, body["id"], as_csv(rows), "text/csv", key="dry-1", mode="partial")
@@ -254,6 +259,17 @@ async def test_dry_run_checks_everything_writes_nothing_and_takes_no_number(clie
     ]
     assert stored["rows"][1]["certificate_number"].endswith("000002")
     assert stored["rows"][2]["certificate_number"] is None  # a fail
+    # The dry run's report file and the stored batch's are the same rows, numbers apart (the
+    # duplicate row shows the stored record there, the upload's cells in the dry run).
+    real_file = await client.get(
+        f"/v1/batches/{stored['batch_id']}/report?format=csv", headers=tokens.headers("university", org="univ-a")
+    )
+
+    def table(content: bytes) -> list[list[str]]:
+        return [line[:2] + line[3:] for line in csv.reader(io.StringIO(content.decode("utf-8-sig")))]
+
+    assert table(real_file.content)[3:] == table(dry_file.content)[3:]
+    assert [line[1] for line in table(real_file.content)[2:5]] == ["重复 duplicate", "接收 accepted", "接收 accepted"]
     after = await counts(app)
     assert after["records"] == before["records"] + 2
     assert after["certificates"] == before["certificates"] + 1
@@ -304,14 +320,24 @@ async def test_dry_run_report_as_a_file_by_accept(client: Any, tokens: Any, app:
     assert lines[3][1] == "拒绝 rejected"
 
 
-async def test_report_file_fix_and_reupload(client: Any, tokens: Any) -> None:
+async def test_report_file_fix_and_reupload(client: Any, tokens: Any, app: Any) -> None:
     body = await make_body(client, tokens)
     rows = [record("r1"), record("r2", level=2, code="2-02-38-01"), record("r3", theory=101), record("r4", theory=20)]
     answer = (await upload(client, tokens, body["id"], rows)).json()
     assert [r["status"] for r in answer["rows"]] == ["accepted", "rejected", "rejected", "accepted"]
     # The stored answer keeps the rejected rows' input sealed, never in the API's answers.
+    assert not any("input" in r for r in answer["rows"])
     got = await client.get(f"/v1/batches/{answer['batch_id']}", headers=tokens.headers("university", org="univ-a"))
     assert got.json() == answer
+    async with app.state.sessionmaker() as session:
+        stored = (
+            await session.execute(
+                text("SELECT rows::text FROM assessment.batches WHERE id = :i"), {"i": answer["batch_id"]}
+            )
+        ).scalar_one()
+    assert stored.count('"input": "v1.') == 2
+    assert rows[1]["candidate"]["id_number"] not in stored
+    assert "Sr2" not in stored
     r = await client.get(f"/v1/batches/{answer['batch_id']}/report", headers=tokens.headers("university", org="univ-a"))
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == XLSX
