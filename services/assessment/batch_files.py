@@ -215,6 +215,7 @@ def _explain(notes: Any, scope: list[ScopeLine]) -> None:
     for line in scope:
         levels = "、".join(f"{lv} {LEVEL_NAMES[lv]}" for lv in sorted(line.levels))
         notes.append([line.occupation_code, line.work_type or "", levels, line.filing_no, line.valid_to])
+        notes.cell(row=notes.max_row, column=5).number_format = "yyyy-mm-dd"
     if not scope:
         notes.append(["（无：本机构今日没有有效备案，成绩将被拒绝）"])
     for row in (1, SCOPE_FIRST_ROW - 2, SCOPE_FIRST_ROW - 1):

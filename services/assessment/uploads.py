@@ -104,6 +104,7 @@ MAX_XLSX_UNCOMPRESSED = 128 * 1024 * 1024
 MAX_XLSX_PARTS = 2_000
 MAX_COLUMNS = 64
 _SLASH_DATE = re.compile(r"^(\d{4})[/.年](\d{1,2})[/.月](\d{1,2})日?$")
+_COMPACT_DATE = re.compile(r"^((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")
 
 
 def media_type(content_type: str) -> str:
@@ -151,8 +152,8 @@ def column_of(header: Any) -> str | None:
     if header is None:
         return None
     name = str(header).strip().lstrip("\ufeff").strip()
-    if name in LABELS_ZH:
-        return name
+    if name.lower() in LABELS_ZH:
+        return name.lower()
     return HEADER_ALIASES.get(name) or HEADER_ALIASES.get(name.replace(" ", "")) or None
 
 
@@ -192,8 +193,8 @@ def _flat(columns: list[str | None], cells: list[str]) -> dict[str, str] | None:
 
 
 def _iso_date(value: str) -> str:
-    """``2026/11/10`` (Excel's CSV on Chinese Windows) or ``2026年11月10日`` → ISO; else as given."""
-    m = _SLASH_DATE.match(value)
+    """``2026/11/10`` (Excel's CSV on Chinese Windows), ``2026年11月10日``, ``20261110`` → ISO; else as given."""
+    m = _SLASH_DATE.match(value) or _COMPACT_DATE.match(value)
     return f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}" if m else value
 
 

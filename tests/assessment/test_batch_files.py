@@ -584,3 +584,24 @@ def test_cli_upload_needs_a_token_and_a_known_file_type(tmp_path: Any, monkeypat
     other.write_text("x")
     r = CliRunner().invoke(cli, ["upload", str(other), "--body", str(uuid.uuid4()), "--token", "t"])
     assert r.exit_code == 2 and ".csv or .xlsx" in r.output
+
+
+def test_headers_and_dates_as_offices_write_them() -> None:
+    from services.assessment.uploads import _iso_date, column_of
+
+    assert [column_of(h) for h in ("身份证号", " 身份证号码 ", "\ufeffexternal_id", "Exam_Date", "备注", None)] == [
+        "id_number",
+        "id_number",
+        "external_id",
+        "exam_date",
+        None,
+        None,
+    ]
+    assert [_iso_date(v) for v in ("2026/11/10", "2026/1/5", "2026年11月10日", "20261110", "2026-11-10", "1110")] == [
+        "2026-11-10",
+        "2026-01-05",
+        "2026-11-10",
+        "2026-11-10",
+        "2026-11-10",
+        "1110",
+    ]
