@@ -124,23 +124,34 @@ def report_file(rows: Iterable[ReportRow], fmt: FileFormat) -> bytes:
     if fmt == "csv":
         return _csv_bytes(_report_table(rows))
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "报告 report"
-    bad = PatternFill("solid", fgColor="FFF2CC")
-    for n, line in enumerate(_report_table(rows)):
-        sheet.append(line)
-        if n < 2:
-            for cell in sheet[n + 1]:
-                cell.font = Font(bold=True)
-        elif line[3]:
-            for cell in sheet[n + 1][:4]:
-                cell.fill = bad
+    # Write-only: 10,000 rows in well under a second (a normal workbook took 5 s of CPU).
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("报告 report")
     _widths(sheet, [8, 14, 24, 60] + [14] * len(COLUMNS))
     sheet.freeze_panes = "A3"
+    bold, bad = Font(bold=True), PatternFill("solid", fgColor="FFF2CC")
+
+    def styled(values: list[Any], n: int, *, font: Font | None = None, fill: PatternFill | None = None) -> list[Any]:
+        cells: list[Any] = []
+        for value in values[:n]:
+            cell = WriteOnlyCell(sheet, value=value)
+            if font is not None:
+                cell.font = font
+            if fill is not None:
+                cell.fill = fill
+            cells.append(cell)
+        return cells + values[n:]
+
+    for n, line in enumerate(_report_table(rows)):
+        if n < 2:
+            sheet.append(styled(line, len(line), font=bold))
+        elif line[3]:
+            sheet.append(styled(line, 4, fill=bad))
+        else:
+            sheet.append(line)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
