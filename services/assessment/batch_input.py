@@ -14,7 +14,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from services.kit.problems import InvalidInput, PayloadTooLarge, field_error
 
 from .schemas import RecordIn
-from .uploads import CSV_TYPES, XLSX_TYPE, csv_rows, flatten, media_type, nested, xlsx_rows
+from .uploads import csv_rows, file_kind, flatten, nested, xlsx_rows
 
 Mode = Literal["all_or_nothing", "partial"]
 RowErrors = dict[int, list[dict[str, Any]]]
@@ -45,10 +45,10 @@ def _tabular(
     raw: bytes, content_type: str, query: dict[str, str], max_records: int
 ) -> tuple[Envelope, list[dict[str, str]] | None]:
     """CSV or XLSX with ``?body_id=&mode=`` in the query, with the file's rows; else a JSON envelope."""
-    kind = media_type(content_type)
-    if kind in CSV_TYPES:
+    kind = file_kind(content_type, raw)
+    if kind == "csv":
         rows = csv_rows(raw, content_type, max_records=max_records)
-    elif kind == XLSX_TYPE:
+    elif kind == "xlsx":
         rows = xlsx_rows(raw, max_records=max_records)
     else:
         return Envelope.model_validate(json.loads(raw)), None
@@ -82,7 +82,7 @@ def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_re
 
 async def read_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_records: int) -> Upload:
     """``parse_upload``; an XLSX is unzipped and read off the event loop."""
-    if media_type(content_type) == XLSX_TYPE:
+    if file_kind(content_type, raw) == "xlsx":
         return await asyncio.to_thread(parse_upload, raw, content_type, query, max_records=max_records)
     return parse_upload(raw, content_type, query, max_records=max_records)
 

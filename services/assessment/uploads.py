@@ -21,6 +21,11 @@ from services.kit.problems import InvalidInput, PayloadTooLarge, field_error
 
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# What browsers and office tools send for a file they cannot name: Windows labels .csv files
+# application/vnd.ms-excel when Excel is installed. The content decides (a zip is XLSX).
+SNIFFED_TYPES = frozenset({"application/vnd.ms-excel", "application/octet-stream"})
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (97–2003) and password-protected workbooks
 # The upload's columns, in the order of the template and the report.
 COLUMNS = (
     "external_id",
@@ -109,6 +114,18 @@ _COMPACT_DATE = re.compile(r"^((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01
 
 def media_type(content_type: str) -> str:
     return content_type.split(";")[0].strip().lower()
+
+
+def file_kind(content_type: str, raw: bytes) -> str | None:
+    """``csv``, ``xlsx``, or None (JSON) for an upload; a sniffed type is decided by its bytes."""
+    kind = media_type(content_type)
+    if kind in SNIFFED_TYPES:
+        return "xlsx" if raw.startswith(ZIP_MAGIC) or raw.startswith(OLE_MAGIC) else "csv"
+    if kind in CSV_TYPES:
+        return "csv"
+    if kind == XLSX_TYPE:
+        return "xlsx"
+    return None
 
 
 def charset_of(content_type: str) -> str | None:
@@ -243,7 +260,12 @@ def _check_zip(raw: bytes) -> None:
                             errors=[field_error(["body"], f"{info.filename}: DTDs are not accepted")],
                         )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise InvalidInput("The body is not an XLSX workbook", errors=[field_error(["body"], "not a zip")]) from exc
+        hint = (
+            "an .xls (Excel 97–2003) or password-protected workbook: save it as .xlsx without a password"
+            if raw.startswith(OLE_MAGIC)
+            else "not a zip"
+        )
+        raise InvalidInput("The body is not an XLSX workbook", errors=[field_error(["body"], hint)]) from exc
 
 
 def _cell_text(value: Any, column: str | None) -> str:

@@ -605,3 +605,17 @@ def test_headers_and_dates_as_offices_write_them() -> None:
         "2026-11-10",
         "1110",
     ]
+
+
+async def test_files_windows_labels_vaguely_are_read_by_their_bytes(client: Any, tokens: Any) -> None:
+    """Windows browsers send .csv as application/vnd.ms-excel; tools send octet-stream."""
+    body = await make_body(client, tokens)
+    r = await upload_file(client, tokens, body["id"], as_csv([record("v1")], chinese=True), "application/vnd.ms-excel")
+    assert r.status_code == 201, r.text
+    r = await upload_file(client, tokens, body["id"], as_xlsx([record("v2")]), "application/octet-stream")
+    assert r.status_code == 201, r.text
+    assert [row["status"] for row in r.json()["rows"]] == ["accepted"]
+    old_excel = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512
+    r = await upload_file(client, tokens, body["id"], old_excel, "application/vnd.ms-excel")
+    assert r.status_code == 422
+    assert "save it as .xlsx" in r.json()["errors"][0]["msg"]
