@@ -120,7 +120,9 @@ def file_kind(content_type: str, raw: bytes) -> str | None:
     """``csv``, ``xlsx``, or None (JSON) for an upload; a sniffed type is decided by its bytes."""
     kind = media_type(content_type)
     if kind in SNIFFED_TYPES:
-        return "xlsx" if raw.startswith(ZIP_MAGIC) or raw.startswith(OLE_MAGIC) else "csv"
+        if raw.startswith(ZIP_MAGIC) or raw.startswith(OLE_MAGIC):
+            return "xlsx"
+        return None if raw.lstrip()[:1] == b"{" else "csv"  # a JSON envelope stays JSON
     if kind in CSV_TYPES:
         return "csv"
     if kind == XLSX_TYPE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 import zipfile
 from datetime import date
@@ -615,6 +616,12 @@ async def test_files_windows_labels_vaguely_are_read_by_their_bytes(client: Any,
     r = await upload_file(client, tokens, body["id"], as_xlsx([record("v2")]), "application/octet-stream")
     assert r.status_code == 201, r.text
     assert [row["status"] for row in r.json()["rows"]] == ["accepted"]
+    r = await client.post(
+        "/v1/batches",
+        headers={**tokens.headers("university", org="univ-a"), "Content-Type": "application/octet-stream"},
+        content=json.dumps({"body_id": body["id"], "mode": "partial", "records": [record("v3")]}).encode(),
+    )
+    assert r.status_code == 201, r.text
     old_excel = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512
     r = await upload_file(client, tokens, body["id"], old_excel, "application/vnd.ms-excel")
     assert r.status_code == 422
