@@ -13,11 +13,14 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from services.kit.problems import InvalidInput, PayloadTooLarge, field_error
+
+from .xlsx_reader import Unsupported, sheet_rows
 
 CSV_TYPES = frozenset({"text/csv", "application/csv"})
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -220,12 +223,15 @@ def _iso_date(value: str) -> str:
 def _tabular_rows(lines: Iterator[list[str]], source: str, max_records: int) -> list[dict[str, str]]:
     columns = _header(next(lines, []), source)
     rows: list[dict[str, str]] = []
-    for k, cells in enumerate(lines):
-        if k == 0 and _is_header_row(columns, cells):
+    first = True
+    for cells in lines:
+        if first and _is_header_row(columns, cells):
+            first = False
             continue
         row = _flat(columns, cells)
         if row is None:
             continue
+        first = False
         if len(rows) >= max_records:
             raise PayloadTooLarge(f"a batch holds at most {max_records} records, this file more")
         rows.append(row)
@@ -295,9 +301,28 @@ def _cell_text(value: Any, column: str | None) -> str:
     return str(value)
 
 
+def _sheet_table(values: Iterator[Sequence[Any]], max_records: int) -> list[dict[str, str]]:
+    header = list(next(values, ()))[:MAX_COLUMNS]
+    columns = [column_of(h) for h in header]
+
+    def lines() -> Iterator[list[str]]:
+        yield [str(h) if h is not None else "" for h in header]
+        for cells in values:
+            yield [_cell_text(v, c) for v, c in zip(cells, columns, strict=False)]
+
+    return _tabular_rows(lines(), "XLSX", max_records)
+
+
 def xlsx_rows(raw: bytes, *, max_records: int) -> list[dict[str, str]]:
-    """The first sheet's rows; a header row (English or Chinese names), optionally a second one."""
+    """The first sheet's rows; a header row (English or Chinese names), optionally a second one.
+
+    Read with the lean reader (``xlsx_reader``); a workbook it leaves alone goes to openpyxl."""
     _check_zip(raw)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            return _sheet_table(sheet_rows(z), max_records)
+    except (Unsupported, ParseError, KeyError, ValueError, IndexError, zipfile.BadZipFile):
+        pass
     from openpyxl import load_workbook
 
     try:
@@ -307,18 +332,8 @@ def xlsx_rows(raw: bytes, *, max_records: int) -> list[dict[str, str]]:
             "The XLSX workbook could not be read", errors=[field_error(["body"], type(exc).__name__)]
         ) from exc
     try:
-        sheet = book.worksheets[0]
         # No max_col: openpyxl pads every row to it, which doubles the read; rows are cut to the header.
-        values = sheet.iter_rows(values_only=True)
-        header = list(next(values, ()))[:MAX_COLUMNS]
-        columns = [column_of(h) for h in header]
-
-        def lines() -> Iterator[list[str]]:
-            yield [str(h) if h is not None else "" for h in header]
-            for cells in values:
-                yield [_cell_text(v, c) for v, c in zip(cells, columns, strict=False)]
-
-        return _tabular_rows(lines(), "XLSX", max_records)
+        return _sheet_table(book.worksheets[0].iter_rows(values_only=True), max_records)
     finally:
         book.close()
 

@@ -468,6 +468,9 @@ def _xlsx_with(parts: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             dst.writestr(info.filename, parts.get(info.filename, src.read(info.filename)))
+        for name, content in parts.items():
+            if name not in src.namelist():
+                dst.writestr(name, content)
     return out.getvalue()
 
 
@@ -626,3 +629,89 @@ async def test_files_windows_labels_vaguely_are_read_by_their_bytes(client: Any,
     r = await upload_file(client, tokens, body["id"], old_excel, "application/vnd.ms-excel")
     assert r.status_code == 422
     assert "save it as .xlsx" in r.json()["errors"][0]["msg"]
+
+
+def _both_readers(content: bytes) -> tuple[list[list[str]], list[list[str]]]:
+    """The first sheet as the lean reader and as openpyxl read it, each cell as upload text."""
+    from services.assessment.uploads import _cell_text
+    from services.assessment.xlsx_reader import sheet_rows
+
+    def text(rows: Any) -> list[list[str]]:
+        out = []
+        for row in rows:
+            cells = [_cell_text(v, "exam_date" if i == 10 else None) for i, v in enumerate(row)]
+            while cells and cells[-1] == "":
+                cells.pop()
+            if cells:
+                out.append(cells)
+        return out
+
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        lean = text(sheet_rows(z))
+    book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    full = text(book.worksheets[0].iter_rows(values_only=True))
+    book.close()
+    return lean, full
+
+
+def test_the_lean_xlsx_reader_reads_what_openpyxl_reads() -> None:
+    lean, full = _both_readers(as_xlsx(mixed_records(200)))
+    assert lean == full
+    assert lean[1][10] == "2026-09-01"  # a date cell: a serial to the lean reader, the same date
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    strings = (
+        f'<sst xmlns="{main}"><si><t>plain</t></si><si><r><t>rich </t></r><r><rPr><b/></rPr><t>text</t></r>'
+        '<rPh sb="0" eb="1"><t>ふりがな</t></rPh></si><si><t xml:space="preserve"> 张三 </t></si></sst>'
+    )
+    sheet = (
+        f'<worksheet xmlns="{main}"><sheetData>'
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="C1" t="inlineStr"><is><t>inline</t></is></c></row>'
+        '<row r="3"><c r="B3" t="b"><v>1</v></c><c r="C3" t="str"><v>formula text</v></c>'
+        '<c r="D3" t="e"><v>#N/A</v></c><c r="E3"><v>4.5</v></c><c r="F3"><v>12</v></c>'
+        '<c r="G3" t="s"><v>1</v></c><c r="H3" t="s"><v>2</v></c><c r="I3"><v>3.1010420040315E+17</v></c></row>'
+        '<row r="4"><c><v>7</v></c><c t="s"><v>0</v></c></row>'
+        "</sheetData></worksheet>"
+    ).encode()
+    with zipfile.ZipFile(io.BytesIO(as_xlsx([]))) as z:
+        rels, types = z.read("xl/_rels/workbook.xml.rels").decode(), z.read("[Content_Types].xml").decode()
+    rels = rels.replace(
+        "</Relationships>",
+        '<Relationship Id="rId9" Target="sharedStrings.xml" Type="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships/sharedStrings"/></Relationships>',
+    )
+    types = types.replace(
+        "</Types>",
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        'spreadsheetml.sharedStrings+xml"/></Types>',
+    )
+    parts = {
+        "xl/sharedStrings.xml": strings.encode(),
+        "xl/worksheets/sheet1.xml": sheet,
+        "xl/_rels/workbook.xml.rels": rels.encode(),
+        "[Content_Types].xml": types.encode(),
+    }
+    lean, full = _both_readers(_xlsx_with(parts))
+    assert lean == full
+    assert lean[0] == ["plain", "", "inline"]
+    assert lean[1][1:8] == ["True", "formula text", "#N/A", "4.5", "12", "rich text", " 张三 "]
+
+
+async def test_a_workbook_the_lean_reader_leaves_alone_is_read_by_openpyxl(client: Any, tokens: Any) -> None:
+    """A 1904-date workbook (old Mac Excel) goes to openpyxl, whose dates know the epoch."""
+    body = await make_body(client, tokens)
+    book = Workbook()
+    book.epoch = __import__("openpyxl").utils.datetime.MAC_EPOCH
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(ZH))
+    cells = _cells(record("mac1"))
+    cells[10] = date(2026, 11, 10)
+    sheet.append(cells)
+    out = io.BytesIO()
+    book.save(out)
+    r = await upload_file(client, tokens, body["id"], out.getvalue(), XLSX)
+    assert r.status_code == 201, r.text
+    listed = await client.get(
+        f"/v1/records?batch_id={r.json()['batch_id']}", headers=tokens.headers("university", org="univ-a")
+    )
+    assert listed.json()["items"][0]["exam_date"] == "2026-11-10"
