@@ -108,7 +108,7 @@ CHARSETS = {
     "cp936": "gb18030",
 }
 # Guards on XLSX (hostile or accidental): what the zip may unpack to and how much of a sheet is read.
-MAX_XLSX_UNCOMPRESSED = 128 * 1024 * 1024
+MAX_XLSX_UNCOMPRESSED = 64 * 1024 * 1024
 MAX_XLSX_PARTS = 2_000
 MAX_COLUMNS = 64
 _SLASH_DATE = re.compile(r"^(\d{4})[/.年](\d{1,2})[/.月](\d{1,2})日?$")

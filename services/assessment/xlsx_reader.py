@@ -9,7 +9,9 @@ serial number, which the upload turns into a date in the date column (as it does
 without a date format). Anything else — strict OOXML, the 1904 date system, a chart sheet first,
 a part missing — raises :class:`Unsupported`, and the caller reads the workbook with openpyxl.
 
-The zip has been checked before (size, parts, no DTD); expat rejects nothing else we rely on.
+The zip has been checked before (size, parts, no DTD). Rows, cells per row and cells in all are
+capped (413), and read rows are dropped at once, so a sheet of a million ``<row/>`` costs neither
+memory nor much time.
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element, iterparse
 
+from services.kit.problems import PayloadTooLarge
+
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 WORKSHEET_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
 ROW, CELL, VALUE, INLINE, TEXT, RUN = (MAIN + t for t in ("row", "c", "v", "is", "t", "r"))
+
+
+# Excel's own sheet limits, and a ceiling on cells read (10,000 records × 14 columns are 140,000;
+# formatted empty cells add some): past these it is not a results sheet but a way to burn CPU.
+MAX_ROWS = 1_048_576
+MAX_ROW_CELLS = 16_384
+MAX_CELLS = 2_000_000
 
 
 class Unsupported(Exception):
@@ -87,11 +98,14 @@ def _shared_strings(z: zipfile.ZipFile, name: str | None) -> list[str]:
     except KeyError as exc:
         raise Unsupported("the shared strings part is missing") from exc
     strings: list[str] = []
+    root: Element | None = None
     with part:
-        for _, el in iterparse(part):
-            if el.tag == MAIN + "si":
+        for event, el in iterparse(part, events=("start", "end")):
+            if root is None:
+                root = el
+            elif event == "end" and el.tag == MAIN + "si":
                 strings.append(_text(el))
-                el.clear()
+                root.clear()  # read items are dropped, not kept as children
     return strings
 
 
@@ -134,6 +148,23 @@ def _value(cell: Element, strings: list[str]) -> Any:
     raise Unsupported(f"cell type {kind}")
 
 
+def _row(row: Element, strings: list[str]) -> tuple[list[Any], int]:
+    """A ``<row>``'s values placed by their column (gaps are None), and how many cells it had."""
+    values: list[Any] = []
+    count = 0
+    for cell in row.iter(CELL):
+        count += 1
+        ref = cell.get("r")
+        index = _column_index(ref) if ref else len(values)
+        if index < len(values):
+            raise Unsupported("cells out of order")
+        if index >= MAX_ROW_CELLS:
+            raise PayloadTooLarge(f"a row has more than {MAX_ROW_CELLS} columns")
+        values.extend([None] * (index - len(values)))
+        values.append(_value(cell, strings))
+    return values, count
+
+
 def sheet_rows(z: zipfile.ZipFile) -> Iterator[list[Any]]:
     """Each row of the first sheet as a list of values (None where a cell is empty or missing);
     rows Excel left out (entirely empty) are not yielded, as openpyxl does not either."""
@@ -143,17 +174,19 @@ def sheet_rows(z: zipfile.ZipFile) -> Iterator[list[Any]]:
         part = z.open(name)
     except KeyError as exc:
         raise Unsupported("the first sheet's part is missing") from exc
+    data: Element | None = None
+    rows = cells = 0
     with part:
-        for _, el in iterparse(part):
+        for event, el in iterparse(part, events=("start", "end")):
+            if event == "start":
+                data = el if el.tag == MAIN + "sheetData" else data
+                continue
             if el.tag != ROW:
                 continue
-            values: list[Any] = []
-            for cell in el.iter(CELL):
-                ref = cell.get("r")
-                index = _column_index(ref) if ref else len(values)
-                if index < len(values):
-                    raise Unsupported("cells out of order")
-                values.extend([None] * (index - len(values)))
-                values.append(_value(cell, strings))
-            el.clear()
+            values, count = _row(el, strings)
+            rows, cells = rows + 1, cells + count
+            if rows > MAX_ROWS or cells > MAX_CELLS:
+                raise PayloadTooLarge(f"the sheet has more than {MAX_ROWS} rows or {MAX_CELLS} cells")
+            if data is not None:
+                data.clear()  # read rows are dropped: a million empty rows keep no memory
             yield values

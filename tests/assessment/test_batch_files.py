@@ -476,12 +476,18 @@ def _xlsx_with(parts: dict[str, bytes]) -> bytes:
 
 async def test_hostile_workbooks_are_refused(client: Any, tokens: Any) -> None:
     body = await make_body(client, tokens)
-    # A zip bomb: 140 MB of sheet XML that packs to a few hundred KB.
-    bomb = _xlsx_with({"xl/worksheets/sheet1.xml": b"<worksheet>" + b" " * 140_000_000 + b"</worksheet>"})
+    # A zip bomb: 70 MB of sheet XML that packs to a few hundred KB.
+    bomb = _xlsx_with({"xl/worksheets/sheet1.xml": b"<worksheet>" + b" " * 70_000_000 + b"</worksheet>"})
     assert len(bomb) < 1_000_000
     r = await upload_file(client, tokens, body["id"], bomb, XLSX)
     assert r.status_code == 413
     assert "unpacks to" in r.json()["detail"]
+    # Under the unpacked limit, but more cells than any results sheet: 413 from the reader.
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    many = f'<worksheet xmlns="{main}"><sheetData><row r="1">{"<c/>" * 2_000_001}</row></sheetData></worksheet>'
+    r = await upload_file(client, tokens, body["id"], _xlsx_with({"xl/worksheets/sheet1.xml": many.encode()}), XLSX)
+    assert r.status_code == 413
+    assert "cells" in r.json()["detail"] or "columns" in r.json()["detail"]
     laughs = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><worksheet>&lol;</worksheet>'
     r = await upload_file(client, tokens, body["id"], _xlsx_with({"xl/worksheets/sheet1.xml": laughs}), XLSX)
     assert r.status_code == 422
