@@ -1,11 +1,12 @@
-"""The ``skillpass`` command: run, serve, migrate, seed, token, clients, check-connections."""
+"""The ``skillpass`` command: run, serve, migrate, seed, token, clients, check-connections, upload."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -160,6 +161,63 @@ def _server_max_connections() -> int:
             await conn.close()
 
     return asyncio.run(ask())
+
+
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="results as .csv or .xlsx")],
+    body: Annotated[str, typer.Option(help="the assessment body's id")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check everything, store nothing")] = False,
+    mode: Annotated[str, typer.Option(help="partial | all_or_nothing")] = "partial",
+    url: Annotated[str, typer.Option(help="the gateway")] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None, typer.Option(envvar="SKILLPASS_TOKEN", help="a university token (skillpass token ...)")
+    ] = None,
+) -> None:
+    """Upload a results file to POST /batches; the row report is written beside the file."""
+    import httpx
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from .upload import media_type_of, upload_file
+
+    if not token:
+        raise typer.BadParameter("a university token is needed (--token or SKILLPASS_TOKEN)", param_hint="--token")
+    try:
+        media_type_of(file)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from exc
+
+    async def go() -> Any:
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=True) as bar:
+            task = bar.add_task("uploading", total=file.stat().st_size)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                labels = {"upload": "uploading", "check": "checking", "report": "report"}
+                bar.update(task, description=labels[stage], completed=done if stage == "upload" else None)
+
+            async with httpx.AsyncClient(base_url=f"{url.rstrip('/')}/api/assessment", timeout=300) as client:
+                return await upload_file(
+                    client,
+                    file,
+                    body_id=body,
+                    mode=mode,
+                    dry_run=dry_run,
+                    headers={"Authorization": f"Bearer {token}"},
+                    on_progress=progress,
+                )
+
+    outcome = asyncio.run(go())
+    a = outcome.answer
+    if outcome.report is None:
+        typer.echo(f"{outcome.status_code}: {a.get('detail') or a}", err=True)
+        raise typer.Exit(1)
+    if "accepted" in a:
+        verb = "would be" if dry_run else "were"
+        typer.echo(f"{a['accepted']} accepted, {a['rejected']} rejected, {a['duplicates']} duplicates ({verb} stored)")
+    else:
+        typer.echo(f"refused, nothing stored: {a.get('detail')}")
+    typer.echo(f"report: {outcome.report}")
+    raise typer.Exit(0 if outcome.status_code < 400 and not a.get("rejected") else 2)
 
 
 @app.command()

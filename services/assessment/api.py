@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.kit.auth import Principal, require_roles
 from services.kit.db import SessionDep
@@ -15,9 +17,11 @@ from services.kit.idempotency import IdempotencyKey, request_hash
 from services.kit.pages import Page, PageDep
 
 from . import batches, bodies, filings, records
-from .batch_input import parse_upload
+from .batch_files import MEDIA_TYPES, FileFormat, report_file, template_file
+from .batch_input import read_upload
 from .deps import ContextDep
 from .schemas import BatchRead, BodyCreate, BodyRead, FilingCreate, FilingRead, ReasonIn, RecordRead
+from .uploads import XLSX_TYPE
 
 router = APIRouter(prefix="/v1", tags=["assessment"])
 Admin = Annotated[Principal, require_roles("admin")]
@@ -55,7 +59,17 @@ BATCH_BODY = {
                     "type": "string",
                     "description": "header: external_id,id_number,name,student_no,"
                     "school_org,graduation_year,major,occupation_code,work_type,level,exam_date,"
-                    "theory_score,practical_score,review_score; body_id and mode in the query",
+                    "theory_score,practical_score,review_score (or 外部编号,身份证号,姓名,学号,学校,毕业年份,专业,"
+                    "职业编码,工种,等级,考试日期,理论成绩,实操成绩,综合评审成绩); UTF-8 (BOM or not) or GB18030, "
+                    "the charset of the Content-Type when given; body_id and mode in the query",
+                }
+            },
+            XLSX_TYPE: {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "the first sheet, headers as for CSV (a second header row is skipped); "
+                    "dates as Excel dates or ISO text; body_id and mode in the query",
                 }
             },
         },
@@ -104,17 +118,32 @@ async def change_filing(
     )
 
 
-@router.post("/batches", response_model=BatchRead, status_code=201, openapi_extra=BATCH_BODY)
+@router.post(
+    "/batches",
+    response_model=BatchRead,
+    status_code=201,
+    openapi_extra=BATCH_BODY,
+    responses={200: {"description": "dry run: the row report, nothing stored (JSON, or CSV/XLSX by Accept)"}},
+)
 async def upload_batch(
     request: Request,
     session: SessionDep,
     principal: University,
     ctx: ContextDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+    dry_run: Annotated[bool, Query(description="check everything, store nothing, take no numbers")] = False,
+) -> Response:
     raw = await request.body()
     content_type = request.headers.get("content-type", "application/json")
-    upload = parse_upload(raw, content_type, dict(request.query_params), max_records=ctx.settings.max_batch_records)
+    upload = await read_upload(
+        raw, content_type, dict(request.query_params), max_records=ctx.settings.max_batch_records
+    )
+    if dry_run:
+        answer, report = await batches.dry_run_batch(session, ctx.catalogue, principal=principal, upload=upload)
+        fmt = _accepted_file(request.headers.get("accept", ""))
+        if fmt is not None:
+            return await _file(report_file, report, fmt, "dry-run-report")
+        return JSONResponse(answer, status_code=200)
     answer = await batches.upload_batch(
         session,
         ctx.catalogue,
@@ -129,9 +158,62 @@ async def upload_batch(
     return JSONResponse(answer, status_code=201)
 
 
+def _accepted_file(accept: str) -> FileFormat | None:
+    """A dry run answers a file when the client asks for XLSX or CSV rather than JSON."""
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    for kind in kinds:
+        if kind == MEDIA_TYPES["xlsx"]:
+            return "xlsx"
+        if kind == "text/csv":
+            return "csv"
+    return None
+
+
+async def _file(make: Callable[[Any, FileFormat], bytes], content: Any, fmt: FileFormat, name: str) -> Response:
+    data = await asyncio.to_thread(make, content, fmt)
+    return Response(
+        data,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
 @router.get("/batches/{batch_id}", response_model=BatchRead)
 async def get_batch(batch_id: uuid.UUID, session: SessionDep, principal: AdminOrUniversity) -> BatchRead:
     return await batches.get_batch(session, principal=principal, batch_id=batch_id)
+
+
+@router.get(
+    "/batches/{batch_id}/report",
+    response_class=Response,
+    responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, "text/csv": {}}}},
+)
+async def get_batch_report(
+    batch_id: uuid.UUID,
+    session: SessionDep,
+    principal: AdminOrUniversity,
+    ctx: ContextDep,
+    format: Annotated[FileFormat, Query()] = "xlsx",
+) -> Response:
+    """The uploaded rows with status, certificate number and each error in words (Chinese first)."""
+    rows = await batches.batch_report(session, principal=principal, batch_id=batch_id, sealer=ctx.sealer)
+    return await _file(report_file, rows, format, f"batch-{batch_id}-report")
+
+
+@router.get(
+    "/bodies/{body_id}/batch-template",
+    response_class=Response,
+    responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, "text/csv": {}}}},
+)
+async def get_batch_template(
+    body_id: uuid.UUID,
+    session: SessionDep,
+    principal: AdminOrUniversity,
+    format: Annotated[FileFormat, Query()] = "xlsx",
+) -> Response:
+    """Both header rows; in XLSX data validation from the body's filings in force and a column guide."""
+    scope = await batches.template_scope(session, principal=principal, body_id=body_id)
+    return await _file(template_file, scope, format, f"batch-template-{body_id}")
 
 
 @router.get("/records", response_model=Page[RecordRead])

@@ -1,9 +1,8 @@
-"""Reading an upload (JSON envelope or CSV) and checking every record's shape, in bulk."""
+"""Reading an upload (JSON envelope, CSV or XLSX) and checking every record's shape, in bulk."""
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
 import json
 import uuid
 from collections import defaultdict
@@ -15,26 +14,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from services.kit.problems import InvalidInput, PayloadTooLarge, field_error
 
 from .schemas import RecordIn
+from .uploads import csv_rows, file_kind, flatten, nested, xlsx_rows
 
 Mode = Literal["all_or_nothing", "partial"]
 RowErrors = dict[int, list[dict[str, Any]]]
-CSV_COLUMNS = (
-    "external_id",
-    "id_number",
-    "name",
-    "student_no",
-    "school_org",
-    "graduation_year",
-    "major",
-    "occupation_code",
-    "work_type",
-    "level",
-    "exam_date",
-    "theory_score",
-    "practical_score",
-    "review_score",
-)
-CANDIDATE_COLUMNS = frozenset({"id_number", "name", "student_no", "school_org", "graduation_year", "major"})
 _RECORDS = TypeAdapter(list[RecordIn])
 _RECORD = TypeAdapter(RecordIn)
 
@@ -50,48 +33,39 @@ class Upload:
     body_id: uuid.UUID
     mode: Mode
     records: list[Any]
+    # The file's rows as read (column → text) for CSV and XLSX; None for JSON.
+    rows: list[dict[str, str]] | None = None
+
+    def flat(self, index: int) -> dict[str, str]:
+        """Row ``index`` as the report shows it."""
+        return self.rows[index] if self.rows is not None else flatten(self.records[index])
 
 
-def _csv_records(raw: bytes) -> list[dict[str, Any]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("CSV must be UTF-8", errors=[field_error(["body"], "not UTF-8")]) from exc
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ()) and c not in ("work_type", "review_score")]
-    if missing:
-        raise InvalidInput(
-            "CSV header lacks columns",
-            errors=[field_error(["body", "header"], f"missing {c}") for c in missing],
-        )
-    out: list[dict[str, Any]] = []
-    for line in reader:
-        record: dict[str, Any] = {"candidate": {}}
-        for key, value in line.items():
-            if key is None:
-                continue
-            value = value.strip() if isinstance(value, str) else value
-            if key in CANDIDATE_COLUMNS:
-                record["candidate"][key] = value
-            elif key in CSV_COLUMNS and value != "":
-                record[key] = value
-        out.append(record)
-    return out
+def _tabular(
+    raw: bytes, content_type: str, query: dict[str, str], max_records: int
+) -> tuple[Envelope, list[dict[str, str]] | None]:
+    """CSV or XLSX with ``?body_id=&mode=`` in the query, with the file's rows; else a JSON envelope."""
+    kind = file_kind(content_type, raw)
+    if kind == "csv":
+        rows = csv_rows(raw, content_type, max_records=max_records)
+    elif kind == "xlsx":
+        rows = xlsx_rows(raw, max_records=max_records)
+    else:
+        return Envelope.model_validate(json.loads(raw)), None
+    envelope = Envelope.model_validate(
+        {
+            "body_id": query.get("body_id"),
+            "mode": query.get("mode") or "all_or_nothing",
+            "records": [nested(r) for r in rows],
+        }
+    )
+    return envelope, rows
 
 
 def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_records: int) -> Upload:
-    """JSON ``{body_id, mode, records}``, or CSV with ``?body_id=&mode=`` in the query."""
+    """JSON ``{body_id, mode, records}``, or CSV / XLSX with ``?body_id=&mode=`` in the query."""
     try:
-        if content_type.split(";")[0].strip().lower() == "text/csv":
-            envelope = Envelope.model_validate(
-                {
-                    "body_id": query.get("body_id"),
-                    "mode": query.get("mode") or "all_or_nothing",
-                    "records": _csv_records(raw),
-                }
-            )
-        else:
-            envelope = Envelope.model_validate(json.loads(raw))
+        envelope, rows = _tabular(raw, content_type, query, max_records)
     except json.JSONDecodeError as exc:
         raise InvalidInput("The body is not JSON", errors=[field_error(["body"], "malformed JSON")]) from exc
     except ValidationError as exc:
@@ -103,7 +77,14 @@ def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_re
         raise PayloadTooLarge(f"a batch holds at most {max_records} records, this one {len(envelope.records)}")
     if not envelope.records:
         raise InvalidInput("The batch is empty", errors=[field_error(["body", "records"], "no records")])
-    return Upload(body_id=envelope.body_id, mode=envelope.mode, records=envelope.records)
+    return Upload(body_id=envelope.body_id, mode=envelope.mode, records=envelope.records, rows=rows)
+
+
+async def read_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_records: int) -> Upload:
+    """``parse_upload``; an XLSX is unzipped and read off the event loop."""
+    if file_kind(content_type, raw) == "xlsx":
+        return await asyncio.to_thread(parse_upload, raw, content_type, query, max_records=max_records)
+    return parse_upload(raw, content_type, query, max_records=max_records)
 
 
 def check_shapes(records: list[Any]) -> tuple[dict[int, RecordIn], RowErrors]:

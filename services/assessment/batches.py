@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -18,14 +21,16 @@ from services.kit.idempotency import claim, complete
 from services.kit.pii import Sealer
 from services.kit.problems import InvalidInput, NotFound
 
+from .batch_files import ReportRow, ScopeLine, scope_in_force
 from .batch_input import RowErrors, Upload, check_shapes
 from .bodies import load_owned_body
-from .candidates import Identities, candidate_rows, upsert_candidates
+from .candidates import Identities, candidate_rows, seal_context, upsert_candidates
 from .clients import CatalogueClient, LookupKey, OccupationAnswer
 from .issuing import Result, raw_connection, write_results
 from .models import SCHEMA, Batch, Body, Filing
 from .rules import FilingView, filing_problem, is_graduating_year, is_pass, needs_review
 from .schemas import BatchRead, RecordIn
+from .uploads import COLUMNS
 
 MESSAGES = {
     "unknown_occupation": "the occupation code is not in the classification",
@@ -120,6 +125,72 @@ async def _existing(conn: Any, body_id: uuid.UUID, external_ids: list[str]) -> d
     return {r["external_id"]: (r["id"], r["certificate_number"]) for r in rows}
 
 
+@dataclass
+class Checked:
+    """An upload after every check that reads only: shapes, catalogue, filings, rules, duplicates."""
+
+    body: Body
+    today: date
+    valid: dict[int, RecordIn]
+    errors: RowErrors
+    answers: dict[LookupKey, OccupationAnswer]
+    existing: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    duplicates: set[int] = field(default_factory=set)
+
+    def find_duplicates(self, existing: dict[str, tuple[Any, Any]]) -> None:
+        self.existing = existing
+        self.duplicates = {i for i, r in self.valid.items() if r.external_id in existing}
+
+    @property
+    def rejected(self) -> set[int]:
+        return {i for i in self.errors if i not in self.duplicates}
+
+    @property
+    def accepted(self) -> list[int]:
+        return [i for i in self.valid if i not in self.errors and i not in self.duplicates]
+
+
+async def check_upload(
+    session: AsyncSession, catalogue: CatalogueClient, *, principal: Principal, upload: Upload
+) -> Checked:
+    body = await load_owned_body(session, principal=principal, body_id=upload.body_id)
+    today = today_in_shanghai()  # the issue date of every certificate in this batch
+    valid, errors = check_shapes(upload.records)
+    filings = [
+        FilingView(f.status, f.valid_from, f.valid_to, tuple(f.scope))
+        for f in (await session.exec(select(Filing).where(Filing.body_id == body.id))).all()
+    ]
+    answers = await catalogue.lookup(
+        [(r.occupation_code, r.level, today, r.work_type) for r in valid.values()], cached=False
+    )
+    check_rules(valid, errors, body=body, filings=filings, answers=answers, today=today)
+    return Checked(body, today, valid, errors, answers)
+
+
+async def dry_run_batch(
+    session: AsyncSession, catalogue: CatalogueClient, *, principal: Principal, upload: Upload
+) -> tuple[dict[str, Any], list[ReportRow]]:
+    """Every check of an upload, duplicates included; nothing is written and no number is taken."""
+    checked = await check_upload(session, catalogue, principal=principal, upload=upload)
+    conn = await raw_connection(session)
+    checked.find_duplicates(await _existing(conn, checked.body.id, [r.external_id for r in checked.valid.values()]))
+    rows = _row_results(len(upload.records), {}, checked.errors, checked.duplicates, checked.existing, checked.valid)
+    counts = _counts(rows)
+    answer = {
+        "dry_run": True,
+        "batch_id": None,
+        "body_id": str(checked.body.id),
+        "mode": upload.mode,
+        # What the real upload would do: all_or_nothing refuses the whole batch over one rejected row.
+        "outcome": "would_reject" if upload.mode == "all_or_nothing" and checked.rejected else "would_store",
+        "accepted": counts["accepted"],
+        "rejected": counts["rejected"],
+        "duplicates": counts["duplicate"],
+        "rows": rows,
+    }
+    return answer, _report_rows(rows, lambda r: upload.flat(r["index"]))
+
+
 async def upload_batch(
     session: AsyncSession,
     catalogue: CatalogueClient,
@@ -137,45 +208,32 @@ async def upload_batch(
         if stored is not None:
             replay = await get_batch(session, principal=principal, batch_id=uuid.UUID(stored[1]["batch_id"]))
             return replay.model_dump(mode="json")
-    body = await load_owned_body(session, principal=principal, body_id=upload.body_id)
-    today = today_in_shanghai()  # the issue date of every certificate in this batch
-    valid, errors = check_shapes(upload.records)
-    filings = [
-        FilingView(f.status, f.valid_from, f.valid_to, tuple(f.scope))
-        for f in (await session.exec(select(Filing).where(Filing.body_id == body.id))).all()
-    ]
-    answers = await catalogue.lookup(
-        [(r.occupation_code, r.level, today, r.work_type) for r in valid.values()], cached=False
-    )
-    check_rules(valid, errors, body=body, filings=filings, answers=answers, today=today)
+    checked = await check_upload(session, catalogue, principal=principal, upload=upload)
+    body, valid, errors, today = checked.body, checked.valid, checked.errors, checked.today
     # One batch per body at a time from here on: duplicate checks and serials see committed work.
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"assessment.batch:{body.id}"}
     )
     conn = await raw_connection(session)
-    existing = await _existing(conn, body.id, [r.external_id for r in valid.values()])
-    duplicates = {i for i, r in valid.items() if r.external_id in existing}
-    rejected = {i for i in errors if i not in duplicates}
+    checked.find_duplicates(await _existing(conn, body.id, [r.external_id for r in valid.values()]))
+    rejected = checked.rejected
     if upload.mode == "all_or_nothing" and rejected:
         raise BatchRejected(
             f"{len(rejected)} of {len(upload.records)} records were rejected",
             errors=[e for i in sorted(rejected) for e in errors[i]],
         )
-    identities = Identities.of(
-        (valid[i].candidate.id_number for i in valid if i not in errors and i not in duplicates),
-        learner_key=learner_key,
-    )
+    accepted = checked.accepted
+    identities = Identities.of((valid[i].candidate.id_number for i in accepted), learner_key=learner_key)
     results = [
         Result(
             record_id=uuid.uuid4(),
-            learner_id=identities.by_number[r.candidate.id_number],
-            record=r,
-            passed=is_pass(r.level, r.theory_score, r.practical_score, r.review_score),
+            learner_id=identities.by_number[valid[i].candidate.id_number],
+            record=valid[i],
+            passed=is_pass(valid[i].level, valid[i].theory_score, valid[i].practical_score, valid[i].review_score),
         )
-        for i, r in valid.items()
-        if i not in errors and i not in duplicates
+        for i in accepted
     ]
-    by_index = dict(zip([i for i in valid if i not in errors and i not in duplicates], results, strict=True))
+    by_index = dict(zip(accepted, results, strict=True))
     batch_id = uuid.uuid4()
     await upsert_candidates(
         conn, candidate_rows(((r.learner_id, r.record.candidate) for r in results), sealer, body.university_org)
@@ -186,10 +244,22 @@ async def upload_batch(
         batch_id=batch_id,
         issued_on=today,
         results=results,
-        occupations={(k[0], k[1], k[3]): a for k, a in answers.items()},
+        occupations={(k[0], k[1], k[3]): a for k, a in checked.answers.items()},
     )
-    rows = _row_results(len(upload.records), by_index, errors, duplicates, existing, valid)
-    answer = await _store_batch(conn, session, batch_id=batch_id, body=body, mode=upload.mode, rows=rows)
+    rows = _row_results(len(upload.records), by_index, errors, checked.duplicates, checked.existing, valid)
+    # Rejected rows are kept as uploaded (sealed: they hold ID numbers) for the report file.
+    kept = [
+        {
+            **r,
+            "input": sealer.seal(
+                json.dumps(upload.flat(r["index"]), ensure_ascii=False), context=_input_context(batch_id, r["index"])
+            ),
+        }
+        if r["status"] == "rejected"
+        else r
+        for r in rows
+    ]
+    answer = await _store_batch(conn, session, batch_id=batch_id, body=body, mode=upload.mode, rows=rows, kept=kept)
     if idempotency_key:
         await complete(
             session,
@@ -201,6 +271,14 @@ async def upload_batch(
         )
     await session.commit()
     return answer
+
+
+def _input_context(batch_id: uuid.UUID | str, index: int) -> bytes:
+    return f"batch:{batch_id}:{index}".encode()
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {s: sum(1 for r in rows if r["status"] == s) for s in ("accepted", "rejected", "duplicate")}
 
 
 def _row_results(
@@ -235,13 +313,13 @@ def _row_results(
                 }
             )
         else:
-            r = by_index[i]
+            r = by_index.get(i)  # none in a dry run: no record id, no number taken
             rows.append(
                 {
                     "index": i,
                     "status": "accepted",
-                    "record_id": str(r.record_id),
-                    "certificate_number": r.number,
+                    "record_id": str(r.record_id) if r else None,
+                    "certificate_number": r.number if r else None,
                     "errors": None,
                 }
             )
@@ -256,9 +334,11 @@ async def _store_batch(
     body: Body,
     mode: str,
     rows: list[dict[str, Any]],
+    kept: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Stores the batch and its per-row answer; the answer is a plain dict (10,000 rows: no models)."""
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("accepted", "rejected", "duplicate")}
+    """Stores the batch and its per-row answer (``kept``: with the rejected rows' sealed input);
+    the answer is a plain dict (10,000 rows: no models)."""
+    counts = _counts(rows)
     await conn.execute(
         f"INSERT INTO {SCHEMA}.batches (id, body_id, university_org, mode, status, accepted, rejected, "
         "duplicates, "
@@ -270,7 +350,7 @@ async def _store_batch(
         counts["accepted"],
         counts["rejected"],
         counts["duplicate"],
-        json.dumps(rows),
+        json.dumps(kept),
     )
     answer = {
         "batch_id": str(batch_id),
@@ -316,3 +396,65 @@ async def get_batch(session: AsyncSession, *, principal: Principal, batch_id: uu
             "rows": batch.rows,
         }
     )
+
+
+def _report_rows(rows: list[dict[str, Any]], cells: Callable[[dict[str, Any]], dict[str, str]]) -> list[ReportRow]:
+    return [
+        ReportRow(r["index"], r["status"], r.get("certificate_number"), cells(r), r.get("errors") or []) for r in rows
+    ]
+
+
+REPORT_RECORDS = f"""
+SELECT r.id, r.external_id, r.occupation_code, r.work_type, r.level, r.exam_date, r.theory_score,
+       r.practical_score, r.review_score, r.learner_id, c.id_number_sealed, c.name, c.student_no,
+       c.school_org, c.graduation_year, c.major
+FROM {SCHEMA}.records r
+JOIN {SCHEMA}.candidates c ON c.learner_id = r.learner_id AND c.owner_org = coalesce(r.university_org, '')
+WHERE r.id = ANY($1::uuid[])
+"""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return str(int(value)) if value == value.to_integral_value() else str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _stored_cells(row: Any, sealer: Sealer) -> dict[str, str]:
+    """A stored record as its upload row; the ID number opened (the reader owns it)."""
+    cells = {c: _text(row[c]) for c in COLUMNS if c != "id_number"}
+    cells["id_number"] = sealer.open(row["id_number_sealed"], context=seal_context(row["learner_id"]))
+    return cells
+
+
+async def batch_report(
+    session: AsyncSession, *, principal: Principal, batch_id: uuid.UUID, sealer: Sealer
+) -> list[ReportRow]:
+    """The stored batch's rows as uploaded: accepted and duplicate rows from their records, rejected
+    rows from their sealed input (owning university, admin)."""
+    batch = await session.get(Batch, batch_id)
+    if batch is None or not principal.owns_org(batch.university_org):
+        raise BatchNotFound()
+    ids = [uuid.UUID(r["record_id"]) for r in batch.rows if r.get("record_id")]
+    conn = await raw_connection(session)
+    stored = {str(row["id"]): _stored_cells(row, sealer) for row in await conn.fetch(REPORT_RECORDS, ids)}
+
+    def cells(r: dict[str, Any]) -> dict[str, str]:
+        if r.get("input"):
+            kept: dict[str, str] = json.loads(sealer.open(r["input"], context=_input_context(batch_id, r["index"])))
+            return kept
+        return stored.get(r.get("record_id") or "", {})
+
+    return _report_rows(batch.rows, cells)
+
+
+async def template_scope(session: AsyncSession, *, principal: Principal, body_id: uuid.UUID) -> list[ScopeLine]:
+    """What the body's filings in force today cover, for a template's validation and guide."""
+    body = await load_owned_body(session, principal=principal, body_id=body_id)
+    filings = (await session.exec(select(Filing).where(Filing.body_id == body.id))).all()
+    views = [(f.filing_no, FilingView(f.status, f.valid_from, f.valid_to, tuple(f.scope))) for f in filings]
+    return scope_in_force(views, today_in_shanghai())
