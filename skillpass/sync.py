@@ -73,6 +73,8 @@ async def follow_feed(
         try:
             events, next_cursor = await client.events(feed, cursor, options.page_size)
         except FeedGone:
+            if cursor is None:
+                raise  # the start of the history cannot be gone: a broken server, not a pruned cursor
             log.warning("feed %s: cursor %s is past the kept history (410); re-listing", feed.name, cursor)
             await mirror.relisted(feed.name)
             progress.relists += 1
