@@ -25,7 +25,7 @@ from services.kit.auth import (
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
-from . import clients, summary
+from . import clients, summary, webhooks
 from .docs import install_docs
 from .proxy import ProxyFastPath, TokenBuckets, Upstreams, proxy
 from .settings import GatewaySettings
@@ -132,15 +132,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         connect_timeout_s=settings.upstream_connect_timeout_s,
     )
 
-    async def shutdown(_: FastAPI) -> None:
+    async def shutdown(app: FastAPI) -> None:
+        await webhooks.stop(app)
         await upstreams.close()
 
     app = create_service_app(
         settings,
         title="skillpass gateway",
         schema="gateway",
-        routers=[router],
+        routers=[router, webhooks.router],
         with_feed=False,
+        on_startup=webhooks.start,
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
         description="The one door: tokens, routing to the services, rate limits.",
