@@ -25,7 +25,7 @@ from services.kit.auth import (
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
-from . import clients, summary, webhooks
+from . import clients, idp, summary, webhooks
 from .docs import install_docs
 from .proxy import ProxyFastPath, TokenBuckets, Upstreams, proxy
 from .settings import GatewaySettings
@@ -101,7 +101,12 @@ async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admi
 async def me_summary(request: Request, principal: Student) -> summary.Summary:
     """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
     fetched are listed in ``unavailable`` instead of failing the whole answer."""
-    return await summary.summary(request.app.state.upstreams, learner_id=principal.sub, token=bearer_token(request))
+    return await summary.summary(
+        request.app.state.upstreams,
+        learner_id=principal.sub,
+        token=bearer_token(request),
+        budget_s=request.app.state.settings.summary_budget_s,
+    )
 
 
 async def _services_ready(app: FastAPI) -> Response:
@@ -140,7 +145,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         title="skillpass gateway",
         schema="gateway",
-        routers=[router, webhooks.router],
+        routers=[router, webhooks.router, idp.router],
         with_feed=False,
         on_startup=webhooks.start,
         on_shutdown=shutdown,
