@@ -58,7 +58,7 @@ class WebhookSettings(BaseSettings):
     timeout_s: float = 5.0
     retry_base_s: float = 5.0
     retry_cap_s: float = 3600.0
-    # A delivery is given up after this many attempts (about 11 h with the defaults) ...
+    # A delivery is given up after this many attempts (1.2-2.4 h of waits with the defaults) ...
     max_attempts: int = 12
     # ... and a subscription is disabled after this many failed attempts in a row (re-approve to resume).
     disable_after_failures: int = 50
