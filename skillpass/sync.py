@@ -94,6 +94,16 @@ async def follow_feed(
             await asyncio.sleep(options.poll_interval_s)
 
 
+def human_lag(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
 def progress_table(progress: list[FeedProgress], client: ApiClient) -> Table:
     table = Table(
         title="skillpass sync", caption=f"tokens fetched: {client.tokens_fetched}, backoffs: {len(client.waits)}"
@@ -101,7 +111,7 @@ def progress_table(progress: list[FeedProgress], client: ApiClient) -> Table:
     for column in ("feed", "mirrored", "events/s", "lag", "re-lists", "cursor"):
         table.add_column(column, justify="left" if column in ("feed", "cursor") else "right")
     for p in progress:
-        lag = "caught up" if p.caught_up else f"{p.lag_s:.1f} s"
+        lag = "caught up" if p.caught_up else human_lag(p.lag_s)
         table.add_row(p.name, str(p.mirrored), f"{p.rate:.0f}", lag, str(p.relists), p.cursor or "-")
     return table
 

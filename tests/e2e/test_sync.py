@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -175,6 +176,13 @@ async def test_sync_killed_at_random_loses_and_duplicates_nothing(platform, pg_s
         rec = await _cli(["reconcile"], {**env, "SKILLPASS_SYNC_TARGET": target, "COLUMNS": "200"})
         assert rec.returncode == 0, rec.stdout + rec.stderr
         assert "DRIFT" not in rec.stdout and "credit_bank" in rec.stdout
+    # A fresh mirror from scratch, timed (process start included), for the figures in docs/clients.md.
+    total = sum(len(v) for v in upstream.values())
+    for name, target in {"pg": f"{base}/{mirror_db}?schema=fresh", "file": f"file://{tmp_path / 'fresh'}"}.items():
+        started = time.monotonic()
+        done = await _cli(["sync", "--once"], {**env, "SKILLPASS_SYNC_TARGET": target})
+        assert done.returncode == 0, done.stderr
+        print(f"fresh {name} mirror: {total} events in {time.monotonic() - started:.2f} s")
     # The JSON-lines mirror is plain files a platform can read with anything.
     lines = (tmp_path / "jsonl" / "incentives.jsonl").read_text().splitlines()
     created = [json.loads(x) for x in lines if json.loads(x)["type"] == "incentives.ruleset.created"]
