@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal, require_roles
@@ -119,11 +119,13 @@ async def _owned(session: AsyncSession, principal: Principal, webhook_id: uuid.U
     return dict(row)
 
 
-@router.post("", response_model=WebhookRead, status_code=201)
-async def create_webhook(data: WebhookCreate, request: Request, session: SessionDep, principal: Owner) -> WebhookRead:
-    """Registers a subscription: pending until an admin approves it (an admin's own is active)."""
+async def register_webhook(
+    session: AsyncSession, *, principal: Principal, data: WebhookCreate, sealer: Sealer, allow_networks: list[str]
+) -> WebhookRead:
+    """A subscription is pending until an admin approves it (an admin's own is active at once); a URL
+    that resolves to a private, loopback or link-local address is refused unless allowed."""
     try:
-        await resolve_checked(data.url, _settings(request).allow_networks)
+        await resolve_checked(data.url, allow_networks)
     except RefusedAddress as exc:
         raise InvalidInput("URL refused", errors=[field_error(["body", "url"], str(exc))]) from exc
     now = datetime.now(UTC)
@@ -134,7 +136,7 @@ async def create_webhook(data: WebhookCreate, request: Request, session: Session
         "owner_org": principal.org,
         "url": data.url,
         "event_types": data.event_types,
-        "secret_sealed": _sealer(request).seal(data.secret, context=b"webhook"),
+        "secret_sealed": sealer.seal(data.secret, context=b"webhook"),
         "status": "active" if principal.is_admin else "pending",
         "approved_at": now if principal.is_admin else None,
         "created_at": now,
@@ -144,75 +146,43 @@ async def create_webhook(data: WebhookCreate, request: Request, session: Session
     return WebhookRead(**values, consecutive_failures=0, disabled_reason=None)
 
 
-@router.get("", response_model=list[WebhookRead])
-async def list_webhooks(session: SessionDep, principal: Owner) -> list[WebhookRead]:
-    """Own subscriptions; admin sees all (to approve them)."""
+async def list_webhooks(session: AsyncSession, *, principal: Principal) -> list[WebhookRead]:
     stmt = select(webhooks).where(webhooks.c.status != "deleted").order_by(webhooks.c.created_at)
     if not principal.is_admin:
         stmt = stmt.where(webhooks.c.owner_sub == principal.sub)
     return [WebhookRead.model_validate(dict(r)) for r in (await session.execute(stmt)).mappings()]
 
 
-@router.delete("/{webhook_id}", status_code=204)
-async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Owner) -> None:
-    """Stops deliveries; the delivery log is kept."""
+async def set_status(session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID, status: str) -> WebhookRead:
+    """``active`` (admin's approval; also re-enables a disabled one) or ``deleted`` (the log stays)."""
     await _owned(session, principal, webhook_id)
-    await session.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(status="deleted"))
-    await session.commit()
-
-
-@router.post("/{webhook_id}/approve", response_model=WebhookRead)
-async def approve_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Admin) -> WebhookRead:
-    """Admin: activates a pending subscription, or re-enables a disabled one."""
-    await _owned(session, principal, webhook_id)
-    row = (
-        (
-            await session.execute(
-                update(webhooks)
-                .where(webhooks.c.id == webhook_id)
-                .values(status="active", approved_at=func.now(), consecutive_failures=0, disabled_reason=None)
-                .returning(webhooks)
-            )
-        )
-        .mappings()
-        .one()
-    )
+    values: dict[str, Any] = {"status": status}
+    if status == "active":
+        values |= {"approved_at": func.now(), "consecutive_failures": 0, "disabled_reason": None}
+    stmt = update(webhooks).where(webhooks.c.id == webhook_id).values(values).returning(webhooks)
+    row = (await session.execute(stmt)).mappings().one()
     await session.commit()
     return WebhookRead.model_validate(dict(row))
 
 
-@router.post("/{webhook_id}/replay", response_model=ReplayAnswer, status_code=202)
-async def replay(webhook_id: uuid.UUID, data: ReplayRequest, session: SessionDep, principal: Owner) -> ReplayAnswer:
-    """Queues the logged events again (by id, or by when they occurred), as new signed deliveries."""
+async def replay_deliveries(
+    session: AsyncSession, *, principal: Principal, webhook_id: uuid.UUID, data: ReplayRequest
+) -> ReplayAnswer:
+    """Queues logged events again, by id or by when they occurred, as new deliveries (same event ids)."""
     await _owned(session, principal, webhook_id)
     if not data.event_ids and data.from_ is None and data.to is None:
         raise InvalidInput("Nothing to replay", errors=[field_error(["body"], "give event_ids, from or to")])
-    originals = (
-        (
-            await session.execute(
-                select(deliveries)
-                .where(deliveries.c.webhook_id == webhook_id, ~deliveries.c.replay)
-                .where(replay_filter(data.event_ids, data.from_, data.to))
-                .order_by(deliveries.c.occurred_at, deliveries.c.event_id)
-                .limit(10_000)
-            )
-        )
-        .mappings()
-        .all()
+    stmt = (
+        select(deliveries)
+        .where(deliveries.c.webhook_id == webhook_id, ~deliveries.c.replay)
+        .where(replay_filter(data.event_ids, data.from_, data.to))
+        .order_by(deliveries.c.occurred_at, deliveries.c.event_id)
+        .limit(10_000)
     )
+    copied = ("feed", "event_id", "event_type", "occurred_at", "event")
     rows = [
-        {
-            "id": uuid.uuid4(),
-            "webhook_id": webhook_id,
-            "feed": o["feed"],
-            "event_id": o["event_id"],
-            "event_type": o["event_type"],
-            "occurred_at": o["occurred_at"],
-            "event": o["event"],
-            "replay": True,
-            "status": "pending",
-        }
-        for o in originals
+        {"id": uuid.uuid4(), "webhook_id": webhook_id, "replay": True, "status": "pending", **{k: o[k] for k in copied}}
+        for o in (await session.execute(stmt)).mappings()
     ]
     if rows:
         await session.execute(insert(deliveries).values(rows))
@@ -220,8 +190,73 @@ async def replay(webhook_id: uuid.UUID, data: ReplayRequest, session: SessionDep
     return ReplayAnswer(replayed=len(rows), delivery_ids=[r["id"] for r in rows])
 
 
+def _log_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, _, did = cursor.partition("_")
+    try:
+        return datetime.fromisoformat(at), uuid.UUID(did)
+    except ValueError as exc:
+        raise InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "bad cursor")]) from exc
+
+
+async def delivery_log(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    webhook_id: uuid.UUID,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> DeliveryPage:
+    """The delivery log, newest first, keyset-paged on (created_at, id)."""
+    await _owned(session, principal, webhook_id)
+    stmt = select(deliveries).where(deliveries.c.webhook_id == webhook_id)
+    if status:
+        stmt = stmt.where(deliveries.c.status == status)
+    if cursor:
+        stmt = stmt.where(tuple_(deliveries.c.created_at, deliveries.c.id) < tuple_(*_log_cursor(cursor)))
+    limit = min(limit, 500)
+    stmt = stmt.order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit + 1)
+    rows = (await session.execute(stmt)).mappings().all()
+    items = [DeliveryRead(**{**dict(r), "event_id": f"{r['feed']}:{r['event_id']}"}) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return DeliveryPage(items=items, next_cursor=f"{last['created_at'].isoformat()}_{last['id']}" if last else None)
+
+
+@router.post("", response_model=WebhookRead, status_code=201)
+async def create_webhook(data: WebhookCreate, request: Request, session: SessionDep, principal: Owner) -> WebhookRead:
+    """Registers a subscription: pending until an admin approves it (an admin's own is active)."""
+    allowed = _settings(request).allow_networks
+    return await register_webhook(
+        session, principal=principal, data=data, sealer=_sealer(request), allow_networks=allowed
+    )
+
+
+@router.get("", response_model=list[WebhookRead])
+async def get_webhooks(session: SessionDep, principal: Owner) -> list[WebhookRead]:
+    """Own subscriptions; admin sees all (to approve them)."""
+    return await list_webhooks(session, principal=principal)
+
+
+@router.delete("/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Owner) -> None:
+    """Stops deliveries; the delivery log is kept."""
+    await set_status(session, principal=principal, webhook_id=webhook_id, status="deleted")
+
+
+@router.post("/{webhook_id}/approve", response_model=WebhookRead)
+async def approve_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Admin) -> WebhookRead:
+    """Admin: activates a pending subscription, or re-enables a disabled one."""
+    return await set_status(session, principal=principal, webhook_id=webhook_id, status="active")
+
+
+@router.post("/{webhook_id}/replay", response_model=ReplayAnswer, status_code=202)
+async def replay(webhook_id: uuid.UUID, data: ReplayRequest, session: SessionDep, principal: Owner) -> ReplayAnswer:
+    """Queues the logged events again (by id, or by when they occurred), as new signed deliveries."""
+    return await replay_deliveries(session, principal=principal, webhook_id=webhook_id, data=data)
+
+
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryPage)
-async def list_deliveries(
+async def get_deliveries(
     webhook_id: uuid.UUID,
     session: SessionDep,
     principal: Owner,
@@ -230,26 +265,9 @@ async def list_deliveries(
     cursor: Annotated[str | None, Query(max_length=100)] = None,
 ) -> DeliveryPage:
     """The delivery log, newest first."""
-    await _owned(session, principal, webhook_id)
-    stmt = select(deliveries).where(deliveries.c.webhook_id == webhook_id)
-    if status:
-        stmt = stmt.where(deliveries.c.status == status)
-    if cursor:
-        at, _, did = cursor.partition("_")
-        try:
-            key = (datetime.fromisoformat(at), uuid.UUID(did))
-        except ValueError as exc:
-            raise InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "bad cursor")]) from exc
-        stmt = stmt.where((deliveries.c.created_at, deliveries.c.id) < key)  # type: ignore[operator]
-    limit = min(limit, 500)
-    rows = (
-        (await session.execute(stmt.order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit + 1)))
-        .mappings()
-        .all()
+    return await delivery_log(
+        session, principal=principal, webhook_id=webhook_id, status=status, limit=limit, cursor=cursor
     )
-    items = [DeliveryRead(**{**dict(r), "event_id": f"{r['feed']}:{r['event_id']}"}) for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return DeliveryPage(items=items, next_cursor=f"{last['created_at'].isoformat()}_{last['id']}" if last else None)
 
 
 async def start(app: FastAPI) -> None:

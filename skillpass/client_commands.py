@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         from .mirror import open_target
         from .sync import SyncOptions, run_sync
 
-        logging.basicConfig(level=logging.WARNING)
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("skillpass.sync").setLevel(logging.INFO)  # progress lines; httpx stays quiet
         options = SyncOptions(once=not follow, page_size=page_size, poll_interval_s=poll_interval)
 
         async def main() -> None:

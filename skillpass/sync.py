@@ -138,12 +138,29 @@ async def run_sync(
                 finally:
                     refresher.cancel()
                 live.update(progress_table(progress, client))
-        else:
-            await asyncio.gather(*tasks)
+        else:  # a daemon's log: one line a minute while following, the table at the end
+            reporter = asyncio.create_task(_report(progress)) if not options.once else None
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                if reporter is not None:
+                    reporter.cancel()
             console.print(progress_table(progress, client))
     finally:
         await mirror.close()
     return progress
+
+
+async def _report(progress: list[FeedProgress], every_s: float = 60.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        log.info(
+            "sync: %s",
+            ", ".join(
+                f"{p.name} {p.mirrored} mirrored, {'caught up' if p.caught_up else human_lag(p.lag_s)}"
+                for p in progress
+            ),
+        )
 
 
 async def _refresh(live: Live, progress: list[FeedProgress], client: ApiClient) -> None:

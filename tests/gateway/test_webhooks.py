@@ -183,6 +183,16 @@ async def test_signed_deliveries_survive_a_receiver_outage_and_replay(hooks, tok
     assert sorted(h["skillpass-event-id"] for h, _ in replayed) == [f"{feed_name}:5", f"{feed_name}:7"]
     assert all(json.loads(b)["replay"] is True for _, b in replayed)
 
+    # The log pages newest first with a keyset cursor.
+    url = f"/api/gateway/v1/webhooks/{hook['id']}/deliveries"
+    first = (await client.get(url, headers=univ, params={"limit": 2})).json()
+    second = (await client.get(url, headers=univ, params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    everything = (await client.get(url, headers=univ)).json()["items"]
+    assert [d["id"] for d in first["items"] + second["items"]] == [d["id"] for d in everything[:4]]
+    assert len(everything) == 5 and everything[0]["created_at"] >= everything[-1]["created_at"]
+    bad = await client.get(url, headers=univ, params={"cursor": "nope"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "cursor"]
+
     # Another university sees nothing of it.
     other = tokens.headers("university", sub="sis-b", org="univ-b")
     assert (
