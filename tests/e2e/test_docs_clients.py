@@ -44,4 +44,4 @@ async def test_every_shell_block_of_the_integration_guide_runs(platform, tmp_pat
         line.startswith("verified catalogue:") and "catalogue.edition.created False" in line for line in deliveries
     )
     assert any(line.endswith(" True") for line in deliveries), deliveries  # the replay, same event id
-    assert '"status":"delivered","attempts":1,"last_status_code":204' in out
+    assert '"status":"delivered"' in out and '"last_status_code":204' in out
