@@ -11,6 +11,7 @@ so those events are fetched again, once.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -70,7 +71,7 @@ def day_of(event: dict[str, Any]) -> date:
 
 
 class Mirror(Protocol):
-    async def open(self, feeds: list[str]) -> None: ...
+    async def open(self, feeds: list[str], *, writer: bool = True) -> None: ...
     async def cursor(self, feed: str) -> str | None: ...
     async def commit(self, feed: str, events: list[dict[str, Any]], next_cursor: str | None) -> int: ...
     async def relisted(self, feed: str) -> None: ...
@@ -85,6 +86,7 @@ class FileMirror:
         self.dir = directory
         self._state: dict[str, dict[str, Any]] = {}
         self._known: dict[str, set[int]] = {}
+        self._lock_fd: int | None = None
 
     def _data(self, feed: str) -> Path:
         return self.dir / f"{feed}.jsonl"
@@ -92,13 +94,19 @@ class FileMirror:
     def _cursor_path(self, feed: str) -> Path:
         return self.dir / f"{feed}.cursor.json"
 
-    async def open(self, feeds: list[str]) -> None:
+    async def open(self, feeds: list[str], *, writer: bool = True) -> None:
+        """A writer waits for any other writer on the directory to stop (a lock file), then cuts off
+        what the last one wrote after its last cursor commit; a reader (reconcile) does neither and
+        sees only what was committed."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        if writer:
+            self._lock_fd = os.open(self.dir / ".sync.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            await asyncio.to_thread(fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
         for feed in map(checked_name, feeds):
             path = self._cursor_path(feed)
             state = json.loads(path.read_text()) if path.exists() else {"cursor": None, "offset": 0, "relists": 0}
             data = self._data(feed)
-            if data.exists() and data.stat().st_size != state["offset"]:
+            if writer and data.exists() and data.stat().st_size != state["offset"]:
                 # A write after the last cursor commit (the process died between the two): cut it off.
                 with data.open("r+b") as fh:
                     fh.truncate(state["offset"])
@@ -156,7 +164,9 @@ class FileMirror:
         return [json.loads(line) for line in raw.splitlines() if line]
 
     async def close(self) -> None:
-        return None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
 
 class PostgresMirror:
@@ -176,8 +186,12 @@ class PostgresMirror:
     def table(self, feed: str) -> str:
         return f'"{self.schema}"."events_{checked_name(feed)}"'
 
-    async def open(self, feeds: list[str]) -> None:
+    async def open(self, feeds: list[str], *, writer: bool = True) -> None:
+        """A writer holds a session lock on the schema for its lifetime: a second one waits (a
+        killed one's lock goes with its connection). A reader (reconcile) takes no lock."""
         self._conn = await asyncpg.connect(self.dsn)
+        if writer:
+            await self.conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"skillpass-sync-writer:{self.schema}")
         async with self.conn.transaction():
             await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"skillpass-sync:{self.schema}")
             await self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')

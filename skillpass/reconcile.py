@@ -93,7 +93,7 @@ async def reconcile_feed(client: ApiClient, mirror: Mirror, feed: FeedSpec, page
 async def run_reconcile(
     client: ApiClient, mirror: Mirror, feeds: list[FeedSpec], *, console: Console | None = None
 ) -> list[FeedReport]:
-    await mirror.open([f.name for f in feeds])
+    await mirror.open([f.name for f in feeds], writer=False)
     try:
         reports = [await reconcile_feed(client, mirror, f) for f in feeds]
     finally:

@@ -1,6 +1,7 @@
 """The sync client's parts against a fake gateway (httpx.MockTransport): token refresh, backoff on
 429/503 with Retry-After, a 410 re-list without duplicates, and reconcile finding drift."""
 
+import asyncio
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -101,6 +102,7 @@ async def test_a_410_relists_from_the_kept_history_without_duplicates(tmp_path):
     mirror = FileMirror(tmp_path)
     await mirror.open(["credit_bank"])
     await mirror.commit("credit_bank", [ev(3), ev(4)], "4-4")
+    await mirror.close()
     # The service pruned up to 5; the stored cursor is older, and the kept history starts at 3.
     fake = FakeGateway([ev(3), ev(4), ev(6), ev(7)], gone_before="5-5")
     progress = await run_sync(
@@ -121,6 +123,7 @@ async def test_a_write_after_the_last_cursor_commit_is_cut_on_restart(tmp_path):
     mirror = FileMirror(tmp_path)
     await mirror.open(["credit_bank"])
     await mirror.commit("credit_bank", [ev(1)], "1-1")
+    await mirror.close()
     with (tmp_path / "credit_bank.jsonl").open("a") as fh:  # killed after the append, before the cursor
         fh.write(json.dumps(ev(2)) + "\n" + '{"id": 3, "ty')
     fake = FakeGateway([ev(1), ev(2), ev(3)])
@@ -189,3 +192,46 @@ async def test_postgres_target_keeps_cursor_and_rows_in_one_transaction(pg_serve
         assert await mirror.cursor("credit_bank") == "7-7"
     finally:
         await mirror.close()
+
+
+async def test_a_reader_never_cuts_a_writers_uncommitted_tail(tmp_path):
+    writer = FileMirror(tmp_path)
+    await writer.open(["credit_bank"])
+    await writer.commit("credit_bank", [ev(1)], "1-1")
+    with (tmp_path / "credit_bank.jsonl").open("a") as fh:  # the writer is mid-page
+        fh.write(json.dumps(ev(2)) + "\n")
+    size = (tmp_path / "credit_bank.jsonl").stat().st_size
+    reader = FileMirror(tmp_path)
+    await reader.open(["credit_bank"], writer=False)  # reconcile, while sync --follow runs
+    assert [e["id"] for e in await reader.events("credit_bank")] == [1]
+    assert (tmp_path / "credit_bank.jsonl").stat().st_size == size
+    await reader.close()
+    await writer.close()
+
+
+async def _second_writer_waits(first, second) -> None:
+    await first.open(["credit_bank"])
+    waiting = asyncio.create_task(second.open(["credit_bank"]))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # one writer per target at a time
+    await first.close()
+    await asyncio.wait_for(waiting, 5)
+    await second.close()
+
+
+async def test_a_second_file_writer_waits_for_the_first(tmp_path):
+    await _second_writer_waits(FileMirror(tmp_path), FileMirror(tmp_path))
+
+
+async def test_a_second_postgres_writer_waits_for_the_first(pg_server):
+    import uuid
+
+    import asyncpg
+
+    dsn = pg_server.replace("postgresql+asyncpg://", "postgresql://", 1)
+    name = "mirror_lock_" + uuid.uuid4().hex[:6]
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    target = dsn.rpartition("/")[0] + f"/{name}?schema=city"
+    await _second_writer_waits(open_target(target), open_target(target))

@@ -157,7 +157,7 @@ async def test_sync_killed_at_random_loses_and_duplicates_nothing(platform, pg_s
         upstream = {f.name: await _full_feed(client, f) for f in default_feeds()}
         for name, target in targets.items():
             mirror = open_target(target)
-            await mirror.open([f.name for f in default_feeds()])
+            await mirror.open([f.name for f in default_feeds()], writer=False)
             try:
                 for feed, events in upstream.items():
                     mirrored = await mirror.events(feed)
