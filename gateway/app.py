@@ -26,7 +26,7 @@ from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
-from . import clients, summary, verify
+from . import clients, idp, summary, verify, webhooks
 from .deps import NAME, Context, ContextDep
 from .docs import install_docs
 from .proxy import ProxyFastPath, TokenBuckets, proxy
@@ -105,7 +105,12 @@ async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admi
 async def me_summary(request: Request, principal: Student, ctx: ContextDep) -> summary.Summary:
     """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
     fetched are listed in ``unavailable`` instead of failing the whole answer."""
-    return await summary.summary(ctx.upstreams, learner_id=principal.sub, token=bearer_token(request))
+    return await summary.summary(
+        ctx.upstreams,
+        learner_id=principal.sub,
+        token=bearer_token(request),
+        budget_s=ctx.settings.summary_budget_s,
+    )
 
 
 async def _services_ready(app: FastAPI) -> Response:
@@ -141,15 +146,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     if settings.shared.idp_issuer and settings.shared.idp_jwks_url:
         issuers[settings.shared.idp_issuer] = KeySource(settings.shared.idp_jwks_url)
 
-    async def shutdown(_: FastAPI) -> None:
+    async def shutdown(app: FastAPI) -> None:
+        await webhooks.stop(app)
         await upstreams.close()
 
     app = create_service_app(
         settings,
         title="skillpass gateway",
         schema="gateway",
-        routers=[router, verify.router],
+        routers=[router, verify.router, webhooks.router, idp.router],
         with_feed=False,
+        on_startup=webhooks.start,
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
         description="The one door: tokens, routing to the services, rate limits.",

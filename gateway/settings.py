@@ -21,6 +21,8 @@ class GatewaySettings(ServiceSettings):
     signing_key_path: Path = PROJECT_ROOT / ".data" / "keys" / "signing-key.pem"
     retired_key_paths: list[Path] = Field(default_factory=list)
     token_ttl_s: int = 3600
+    # GET /api/me/summary answers within this total; parts not back by then are "unavailable".
+    summary_budget_s: float = 3.0
     catalogue_url: str = "http://127.0.0.1:8001"
     assessment_url: str = "http://127.0.0.1:8002"
     credit_bank_url: str = "http://127.0.0.1:8003"

@@ -26,6 +26,8 @@ class Summary(BaseModel):
     credit: dict[str, Any] | None = None
     points: list[dict[str, Any]] | None = None
     subsidy_claims: list[dict[str, Any]] | None = None
+    # The newest of ``points`` (incentives lists evaluations newest first), for the app's main screen.
+    latest_points_evaluation: dict[str, Any] | None = None
     unavailable: list[str]
 
 
@@ -40,11 +42,13 @@ def parts(learner_id: str) -> dict[str, tuple[str, str, str | None]]:
     }
 
 
-async def _fetch(upstreams: Upstreams, service: str, path: str, key: str | None, token: str) -> Any:
+async def _fetch(upstreams: Upstreams, service: str, path: str, key: str | None, token: str, budget_s: float) -> Any:
     base = upstreams.bases[service]
     headers = {"Authorization": f"Bearer {token}", REQUEST_ID_HEADER: request_id_var.get()}
-    timeout = aiohttp.ClientTimeout(total=PART_TIMEOUT_S)
+    timeout = aiohttp.ClientTimeout(total=budget_s)
     async with upstreams.session(service).get(base + path, headers=headers, timeout=timeout) as resp:
+        if resp.status == 404 and key is None:
+            return None  # nothing there yet (no account): known, not unavailable
         if resp.status != 200:
             raise LookupError(f"{service} answered {resp.status}")
         body = await resp.json()
@@ -55,15 +59,23 @@ async def _fetch(upstreams: Upstreams, service: str, path: str, key: str | None,
     return body[key]
 
 
-async def summary(upstreams: Upstreams, *, learner_id: str, token: str) -> Summary:
+async def summary(upstreams: Upstreams, *, learner_id: str, token: str, budget_s: float = PART_TIMEOUT_S) -> Summary:
+    """Every part in parallel under one total budget: what is not back by then is ``unavailable``."""
     wanted = parts(learner_id)
-    results = await asyncio.gather(
-        *(_fetch(upstreams, svc, path, key, token) for svc, path, key in wanted.values()), return_exceptions=True
-    )
+    tasks = {
+        name: asyncio.create_task(_fetch(upstreams, svc, path, key, token, budget_s))
+        for name, (svc, path, key) in wanted.items()
+    }
+    done, pending = await asyncio.wait(tasks.values(), timeout=budget_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
     answer: dict[str, Any] = {"learner_id": learner_id, "unavailable": []}
-    for name, result in zip(wanted, results, strict=True):
-        if isinstance(result, BaseException):
-            answer["unavailable"].append(name)
+    for name, task in tasks.items():
+        if task in done and not task.cancelled() and task.exception() is None:
+            answer[name] = task.result()
         else:
-            answer[name] = result
+            answer["unavailable"].append(name)
+    if answer.get("points"):
+        answer["latest_points_evaluation"] = answer["points"][0]
     return Summary(**answer)

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 
 import typer
 
+from .client_commands import register as register_platform_clients
 from .registry import ALL, GATEWAY
 
 app = typer.Typer(help="skillpass developer and operator commands", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+register_platform_clients(app)  # sync, reconcile (skillpass/client_commands.py)
 
 
 @app.command()

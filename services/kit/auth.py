@@ -391,3 +391,39 @@ def verifier_from_settings(
     if idp_issuer and idp_jwks_url:
         issuers[idp_issuer] = KeySource(idp_jwks_url)
     return Verifier(audience=audience, issuers=issuers)
+
+
+async def verify_claims(
+    token: str, *, issuer: str, audience: str, source: KeySource, leeway_s: int = 30
+) -> dict[str, Any]:
+    """The claims of a token from another issuer (the city's identity provider), checked as strictly
+    as our own: ES256 only, ``exp iat iss aud sub`` required, key by ``kid`` from ``source``."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except JOSEError as exc:
+        raise Unauthorized("malformed token") from exc
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+        raise Unauthorized("token algorithm or key not accepted")
+    key = await source.get(kid)
+    if key is None:
+        raise Unauthorized("unknown signing key")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_iss": True,
+                "require_aud": True,
+                "require_sub": True,
+                "leeway": leeway_s,
+            },
+        )
+    except JOSEError as exc:
+        raise Unauthorized("invalid token") from exc
+    return claims
