@@ -35,7 +35,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.kit.auth import SigningKey, mint_token
+from services.kit.auth import Principal, SigningKey, mint_token, parse_role
 from services.kit.pii import Sealer
 
 from .models import webhook_cursors_table as cursors
@@ -143,10 +143,14 @@ def matches(event_types: list[str], event_type: str) -> bool:
 
 def visible_to(sub: dict[str, Any], event: dict[str, Any]) -> bool:
     """A university's subscription gets only events that name its own org; others get every event."""
-    if sub["owner_role"] != "university":
+    role = parse_role(sub["owner_role"])
+    if role is None:
+        return False
+    owner = Principal(sub=str(sub["owner_sub"]), role=role, org=sub["owner_org"])
+    if owner.reads_all_tenants:
         return True
     data = event.get("data") or {}
-    return any(data.get(k) == sub["owner_org"] for k in ORG_KEYS)
+    return any(owner.may_read_org(data.get(k)) for k in ORG_KEYS)
 
 
 class Dispatcher:
