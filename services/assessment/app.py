@@ -7,6 +7,7 @@ from services.kit.app import create_service_app
 from services.kit.auth import SigningKey
 from services.kit.http import service_client
 from services.kit.pii import Sealer
+from services.kit.ratelimit import TokenBucketLimiter
 
 from .api import router
 from .api_certificates import router as certificates_router
@@ -14,7 +15,6 @@ from .api_credentials import router as credentials_router
 from .clients import CatalogueClient
 from .deps import Context
 from .settings import AssessmentSettings
-from .verification import IpRateLimiter
 
 
 def credential_key(settings: AssessmentSettings) -> SigningKey:
@@ -49,7 +49,7 @@ def create_app(
         settings=settings,
         catalogue=catalogue,
         sealer=Sealer(settings.shared.pii_key),
-        verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
+        verify_limiter=TokenBucketLimiter(settings.verify_rate_per_s, settings.verify_burst),
         credential_key=credential_key(settings),
     )
     return app

@@ -58,24 +58,33 @@ def _csv_records(raw: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise InvalidInput("CSV must be UTF-8", errors=[field_error(["body"], "not UTF-8")]) from exc
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ()) and c not in ("work_type", "review_score")]
+    try:
+        header = reader.fieldnames or ()
+    except csv.Error as exc:
+        raise InvalidInput("CSV could not be read", errors=[field_error(["body", "header"], str(exc))]) from exc
+    missing = [c for c in CSV_COLUMNS if c not in header and c not in ("work_type", "review_score")]
     if missing:
         raise InvalidInput(
             "CSV header lacks columns",
             errors=[field_error(["body", "header"], f"missing {c}") for c in missing],
         )
     out: list[dict[str, Any]] = []
-    for line in reader:
-        record: dict[str, Any] = {"candidate": {}}
-        for key, value in line.items():
-            if key is None:
-                continue
-            value = value.strip() if isinstance(value, str) else value
-            if key in CANDIDATE_COLUMNS:
-                record["candidate"][key] = value
-            elif key in CSV_COLUMNS and value != "":
-                record[key] = value
-        out.append(record)
+    try:
+        for line in reader:
+            record: dict[str, Any] = {"candidate": {}}
+            for key, value in line.items():
+                if key is None:
+                    continue
+                value = value.strip() if isinstance(value, str) else value
+                if key in CANDIDATE_COLUMNS:
+                    record["candidate"][key] = value
+                elif key in CSV_COLUMNS and value != "":
+                    record[key] = value
+            out.append(record)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        raise InvalidInput(
+            "CSV could not be read", errors=[field_error(["body", f"line {reader.line_num}"], str(exc))]
+        ) from exc
     return out
 
 

@@ -9,10 +9,10 @@ from fastapi import Depends, Request
 
 from services.kit.auth import SigningKey
 from services.kit.pii import Sealer
+from services.kit.ratelimit import TokenBucketLimiter
 
 from .clients import CatalogueClient
 from .settings import AssessmentSettings
-from .verification import IpRateLimiter
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Context:
     settings: AssessmentSettings
     catalogue: CatalogueClient
     sealer: Sealer
-    verify_limiter: IpRateLimiter
+    verify_limiter: TokenBucketLimiter
     credential_key: SigningKey
 
 

@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .auth import verifier_from_settings
 from .db import make_engine, make_sessionmaker
 from .feed import feed_router
+from .guards import InputGuard
+from .net import TrustedProxies
 from .obs import Metrics, RequestContextMiddleware, configure_logging
 from .problems import PayloadTooLarge, install_problem_handlers, problem_response
 from .settings import ServiceSettings
@@ -82,6 +84,7 @@ def create_service_app(
     with_feed: bool = True,
     docs: bool = False,
     inner_middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
+    skip_body_check: Callable[[str], bool] | None = None,
 ) -> FastAPI:
     configure_logging(settings.name, settings.shared.log_level)
     engine = make_engine(settings)
@@ -121,6 +124,7 @@ def create_service_app(
         settings.shared.idp_jwks_url,
     )
     app.state.schema_head = alembic_head(schema)
+    app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     metrics = Metrics(settings.name)
     install_problem_handlers(app)
 
@@ -131,6 +135,8 @@ def create_service_app(
         app.include_router(feed_router(schema, max_limit=settings.feed_max_limit))
     for middleware, options in inner_middleware:  # innermost of ours: inside ids, metrics, body limit
         app.add_middleware(middleware, **options)
+    # NUL, bad UTF-8, lone surrogates, deep JSON: refused by name here, once, for every route.
+    app.add_middleware(InputGuard, skip_body=skip_body_check)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .problems import internal_error_response, log_unhandled
+
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -93,9 +95,11 @@ class RequestContextMiddleware:
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status_holder = [500]
+        started_response = [False]
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_response[0] = True
                 status_holder[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), rid.encode("latin-1"))]
@@ -103,6 +107,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Here, not in Starlette's outermost error middleware: inside it the request id is
+            # still set (log line and answer header), and the connection stays usable.
+            log_unhandled(exc, scope.get("method", ""), scope.get("path", ""))
+            status_holder[0] = 500
+            if not started_response[0]:
+                await internal_error_response()(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
