@@ -289,3 +289,44 @@ async def test_results_become_verifiable_certificates_across_services(platform):
         summary = (await client.get("/api/me/summary", headers=student)).json()
         assert [c["number"] for c in summary["certificates"]] == [number]
         assert "certificates" not in summary["unavailable"]
+
+
+async def test_gateway_hop_security_through_the_real_processes(platform):
+    """Issue 11 through uvicorn, as an outside probe saw it: ``..%2F`` does not reach /metrics; ``%3F`` stays
+    in the path and no redirect names a service's address; answers carry one date and one server."""
+    gw = platform["urls"]["gateway"]
+    internal = [u.split("//")[1] for n, u in platform["urls"].items() if n != "gateway"]
+    async with httpx.AsyncClient(base_url=gw, timeout=10) as client:
+        sneaky = await client.get("/api/assessment/v1/status-lists/..%2F..%2Fmetrics")
+        assert sneaky.status_code == 401 and "http_requests_total" not in sneaky.text
+        token = mint_token(platform["key"], sub="a", role="admin", issuer=ISSUER, audience=AUDIENCE)
+        admin = {"Authorization": f"Bearer {token}"}
+        slash = await client.get("/api/catalogue/v1/occupations/", headers=admin)
+        question = await client.get("/api/catalogue/v1/occupations/%3F/", headers=admin)
+        for r in (slash, question):
+            assert not any(a in r.headers.get("location", "") + r.text for a in internal)
+            assert r.headers.get("location", "/api/").startswith("/api/")
+        assert slash.headers["location"] == "/api/catalogue/v1/occupations"
+        plain = await client.get("/api/catalogue/v1/occupations", headers=admin)
+        assert len(plain.headers.get_list("date")) == 1 and len(plain.headers.get_list("server")) == 1
+        nul = await client.get("/api/assessment/v1/verify", params={"number": "\x00", "name": "x"})
+        assert nul.status_code == 422 and nul.json()["errors"][0]["loc"] == ["query", "number"]
+        assert nul.headers["x-request-id"]
+
+
+async def test_made_up_forwarded_for_does_not_escape_the_verification_limit(platform):
+    """Finding 1: the gateway forwarded the client's X-Forwarded-For and uvicorn believed it on
+    loopback; a random header per call passed hundreds of /verify calls a second."""
+    async with httpx.AsyncClient(base_url=platform["urls"]["gateway"], timeout=10) as client:
+        codes = [
+            (
+                await client.get(
+                    "/api/assessment/v1/verify",
+                    params={"number": "Y0000000000000000000000", "name": "x"},
+                    headers={"X-Forwarded-For": f"203.0.113.{i % 250}, 198.51.{i // 250}.{i % 250}"},
+                )
+            ).status_code
+            for i in range(40)
+        ]
+    # Burst 20 at one a second: a spoofed address per call bought hundreds a second before.
+    assert codes.count(429) >= 15, codes
