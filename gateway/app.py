@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -34,6 +34,19 @@ from .settings import GatewaySettings
 router = APIRouter()
 Admin = Annotated[Principal, require_roles("admin")]
 Student = Annotated[Principal, require_roles("student")]
+
+
+class GatewayVerifier(Verifier):
+    """The kit's verifier, and a token of a disabled or deleted client is refused at once."""
+
+    def __init__(self, status: clients.ClientStatus, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.client_status = status
+
+    async def verify(self, token: str) -> Principal:
+        principal = await super().verify(token)
+        await self.client_status.require_active(principal.client_id)
+        return principal
 
 
 def load_keys(settings: GatewaySettings) -> tuple[SigningKey, list[SigningKey]]:
@@ -152,7 +165,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     issuers = {settings.shared.token_issuer: KeySource(static=[k.public_jwk for k in (key, *retired)])}
     if settings.shared.idp_issuer and settings.shared.idp_jwks_url:
         issuers[settings.shared.idp_issuer] = KeySource(settings.shared.idp_jwks_url)
-    app.state.verifier = Verifier(audience=settings.shared.token_audience, issuers=issuers)
+    app.state.verifier = GatewayVerifier(
+        clients.ClientStatus(lambda: app.state.sessionmaker), audience=settings.shared.token_audience, issuers=issuers
+    )
     app.state.upstreams = upstreams
     app.state.rate_limiter = TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.state.extra_readiness = _services_ready

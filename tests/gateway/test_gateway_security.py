@@ -190,3 +190,29 @@ async def test_a_dead_pooled_connection_is_retried_once_for_a_keyed_post(test_db
         await server.wait_closed()
     assert codes == [200] * 4 and gets == [200] * 3
     assert stub.dropped >= 3  # the pooled connection really was dead each time
+
+
+async def test_tokens_of_a_disabled_client_stop_working(test_db, signing_key, upstream, tokens):
+    from sqlalchemy import text
+
+    async with gateway(test_db, signing_key, upstream) as gw:
+        app = gw._transport.app
+        app.state.verifier.client_status.ttl_s = 0  # no remembered answer in this test
+        created = (
+            await gw.post(
+                "/api/gateway/v1/clients",
+                json={"name": "SIS", "role": "university", "org": "univ-d"},
+                headers=tokens.headers("admin"),
+            )
+        ).json()
+        form = {"grant_type": "client_credentials", **{k: created[k] for k in ("client_id", "client_secret")}}
+        token = (await gw.post("/auth/token", data=form)).json()["access_token"]
+        h = {"Authorization": f"Bearer {token}"}
+        assert (await gw.get("/api/catalogue/v1/x", headers=h)).status_code == 200
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                text("UPDATE gateway.clients SET disabled = true WHERE client_id = :c"), {"c": created["client_id"]}
+            )
+            await session.commit()
+        refused = await gw.get("/api/catalogue/v1/x", headers=h)
+        assert refused.status_code == 401 and "disabled" in refused.json()["detail"]
