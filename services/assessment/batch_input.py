@@ -83,7 +83,7 @@ def _csv_records(raw: bytes) -> list[dict[str, Any]]:
             out.append(record)
     except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
         raise InvalidInput(
-            "CSV could not be read", errors=[field_error(["body", f"line {reader.line_num}"], str(exc))]
+            "CSV could not be read", errors=[field_error(["body", f"line {reader.line_num + 1}"], str(exc))]
         ) from exc
     return out
 
