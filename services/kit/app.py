@@ -20,6 +20,7 @@ from .feed import feed_router
 from .guards import InputGuard
 from .net import TrustedProxies
 from .obs import Metrics, RequestContextMiddleware, configure_logging
+from .openapi import install_problem_docs
 from .problems import PayloadTooLarge, install_problem_handlers, problem_response
 from .settings import ServiceSettings
 
@@ -127,6 +128,7 @@ def create_service_app(
     app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     metrics = Metrics(settings.name)
     install_problem_handlers(app)
+    install_problem_docs(app)
 
     _install_health(app, settings.name, schema, metrics)
     for router in routers:

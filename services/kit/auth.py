@@ -23,6 +23,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import jwt
 from jose.exceptions import JOSEError
 
@@ -354,7 +355,14 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def get_principal(request: Request) -> Principal:
+# Declares "bearer token" on every operation that needs one, in the OpenAPI documents (the
+# token itself is read and checked below, with our own problems).
+_BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT")
+
+
+async def get_principal(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None
+) -> Principal:
     verifier: Verifier = request.app.state.verifier
     principal = await verifier.verify(bearer_token(request))
     request.state.principal = principal

@@ -1,0 +1,93 @@
+"""The OpenAPI documents declare the problems each operation answers (issue 11, finding 8):
+integrators generate clients from these documents, so ``application/problem+json`` and the error
+statuses belong in them, not only in API.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from .problems import MEDIA_TYPE
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+DESCRIPTIONS = {
+    400: "Unreadable request (bytes that are not UTF-8, a NUL byte, JSON nested too deeply)",
+    401: "No valid bearer token",
+    403: "The token's role may not do this",
+    404: "Not found (or another tenant's)",
+    409: "Conflicts with the current state",
+    413: "Body too large",
+    422: "Invalid fields (``errors`` names each)",
+    429: "Rate limited (``Retry-After``)",
+    500: "Unexpected error (logged with the request id)",
+}
+ALWAYS = (400, 404, 422, 429, 500)
+AUTHENTICATED = (401, 403)
+WITH_BODY = (409, 413)
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    return {
+        "description": DESCRIPTIONS[status],
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def install_problem_docs(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        _document(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_statuses(op: dict[str, Any], method: str, authenticated: bool) -> None:
+    statuses = list(ALWAYS)
+    if authenticated:
+        statuses += AUTHENTICATED
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        statuses += WITH_BODY
+    responses = op.setdefault("responses", {})
+    for status in statuses:
+        if str(status) not in responses or status == 422:  # FastAPI's 422 is not what we answer
+            responses[str(status)] = _problem_response(status)
+
+
+def _document(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    for ops in schema.get("paths", {}).values():
+        for method, op in ops.items():
+            if isinstance(op, dict) and "responses" in op:
+                # "security" is set by the kit's principal dependency (HTTPBearer).
+                _add_statuses(op, method.upper(), bool(op.get("security")))
+    for unused in ("HTTPValidationError", "ValidationError"):  # in this order: the first refers to the second
+        if f"#/components/schemas/{unused}" not in str(schema):
+            components.pop(unused, None)
