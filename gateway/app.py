@@ -24,7 +24,7 @@ from services.kit.auth import (
 )
 from services.kit.db import SessionDep
 from services.kit.net import client_address
-from services.kit.ratelimit import TokenBucketLimiter
+from services.kit.ratelimit import PostgresTokenBuckets, TokenBucketLimiter
 
 from . import clients, summary
 from .docs import install_docs
@@ -79,7 +79,7 @@ async def token(
 ) -> clients.TokenResponse:
     """OAuth 2.0 client credentials, in the form body or HTTP Basic."""
     # Guessing secrets is throttled per address like any other call.
-    request.app.state.rate_limiter.take("token:" + client_address(request), detail="too many token requests")
+    await request.app.state.rate_limiter.acquire("token:" + client_address(request), detail="too many token requests")
     if grant_type != "client_credentials":
         raise clients.UnsupportedGrant()
     basic = _basic_credentials(request)
@@ -169,7 +169,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         clients.ClientStatus(lambda: app.state.sessionmaker), audience=settings.shared.token_audience, issuers=issuers
     )
     app.state.upstreams = upstreams
-    app.state.rate_limiter = TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.state.rate_limiter = (
+        PostgresTokenBuckets(
+            lambda: app.state.sessionmaker, "gateway", settings.rate_limit_per_s, settings.rate_limit_burst
+        )
+        if settings.rate_limit_store == "postgres"
+        else TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    )
     app.state.extra_readiness = _services_ready
     install_docs(app, list(settings.upstreams()))
     app.router.routes.append(

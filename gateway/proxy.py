@@ -169,7 +169,7 @@ async def forward(request: Request, service: str, rest: str) -> Response:
         verifier: Verifier = app.state.verifier
         principal = await verifier.verify(bearer_token(request))
     client = client_address(request)
-    app.state.rate_limiter.take(_client_key(client, principal))
+    await app.state.rate_limiter.acquire(_client_key(client, principal))
     too_large = _BodyTooLarge()
     body = await _request_body(request, app.state.settings.max_body_bytes, too_large)
     headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k not in FORWARDING]
