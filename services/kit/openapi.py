@@ -42,8 +42,9 @@ DESCRIPTIONS = {
     422: "Invalid fields (``errors`` names each)",
     429: "Rate limited (``Retry-After``)",
     500: "Unexpected error (logged with the request id)",
+    503: "The database or a service behind is unavailable; retry (``Retry-After``)",
 }
-ALWAYS = (400, 404, 422, 429, 500)
+ALWAYS = (400, 404, 422, 429, 500, 503)
 AUTHENTICATED = (401, 403)
 WITH_BODY = (409, 413)
 

@@ -169,11 +169,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         # The last line of defence: a value PostgreSQL (or asyncpg, before sending) refused as
         # data (SQLSTATE class 22: out of range, bad encoding...) is the client's error, a 422.
         # The guards and validation should have caught it by name first.
-        if isinstance(exc, DataError) or (_sqlstate(exc) or "").startswith("22"):
+        state = _sqlstate(exc) or ""
+        if isinstance(exc, DataError) or state.startswith("22"):
             log.warning("data error from the database: %s", _db_reason(exc))
             return problem_response(InvalidInput("A value is out of range or not valid for storage"))
+        if exc.connection_invalidated or state.startswith(("08", "57P")) or isinstance(exc.orig, OSError):
+            return _database_unavailable(_db_reason(exc))
         log_unhandled(exc, request.method, request.url.path)
         return internal_error_response()
+
+    @app.exception_handler(ConnectionError)
+    async def _unreachable(request: Request, exc: ConnectionError) -> JSONResponse:
+        # asyncpg's connect errors arrive unwrapped (connection refused while the server restarts).
+        return _database_unavailable(type(exc).__name__)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -230,3 +238,17 @@ def log_unhandled(exc: BaseException, method: str, path: str) -> None:
 def _short(filename: str) -> str:
     parts = filename.replace("\\", "/").split("/")
     return "/".join(parts[-2:])
+
+
+class DatabaseUnavailable(Problem):
+    type_ = "database-unavailable"
+    title = "Database unavailable"
+    status = 503
+
+
+def _database_unavailable(reason: str) -> JSONResponse:
+    """The database is restarting or unreachable: a 503 to retry, not a 500 with a trace."""
+    log.warning("database unavailable: %s", reason)
+    return problem_response(
+        DatabaseUnavailable("the database is unavailable; retry shortly", headers={"Retry-After": "1"})
+    )

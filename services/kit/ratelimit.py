@@ -7,16 +7,20 @@ buckets in PostgreSQL, shared by every replica. Both answer ``await acquire(key)
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from sqlalchemy import Column, DateTime, Float, MetaData, PrimaryKeyConstraint, String, Table, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .problems import RateLimited
+
+log = logging.getLogger("skillpass.ratelimit")
 
 
 class RateLimiter(Protocol):
@@ -103,12 +107,18 @@ class PostgresTokenBuckets:
 
     async def wait(self, key: str) -> float:
         params = {"k": key[:200], "burst": self.burst, "rate": self.rate}
-        async with self.sessionmaker()() as session:
-            taken, level = (await session.execute(self._take, params)).one()
-            self._calls += 1
-            if self._calls % self.SWEEP_EVERY == 0:
-                await session.execute(self._sweep, {"full": self.burst / self.rate})
-            await session.commit()
+        try:
+            async with self.sessionmaker()() as session:
+                taken, level = (await session.execute(self._take, params)).one()
+                self._calls += 1
+                if self._calls % self.SWEEP_EVERY == 0:
+                    await session.execute(self._sweep, {"full": self.burst / self.rate})
+                await session.commit()
+        except (DBAPIError, OSError) as exc:
+            # Open, not shut: a database restart must not turn every call into an error here;
+            # the services behind answer for themselves.
+            log.warning("rate limit store unavailable, letting the call through: %s", type(exc).__name__)
+            return 0.0
         if taken:
             return 0.0
         return max(0.0, (1.0 - float(level or 0.0)) / self.rate)

@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +29,7 @@ class Platform:
     def __init__(self, envs: dict[str, dict[str, str]], urls: dict[str, str], logs: Path, key: SigningKey) -> None:
         self.envs, self.urls, self.logs, self.key = envs, urls, logs, key
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.database: Any = None
 
     def start(self, name: str) -> None:
         self.procs[name] = subprocess.Popen(
@@ -55,13 +56,17 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-async def platform(pg_server, test_db, tmp_path_factory):
+async def platform(test_db, tmp_path_factory):
+    """The five processes on their own PostgreSQL server, which a test restarts."""
     from services.catalogue.demo import load_demo
+    from skillpass.devdb import EmbeddedPostgres
     from skillpass.seed import _with_session
 
     data_dir: Path = tmp_path_factory.mktemp("faults")
+    server = EmbeddedPostgres(data_dir / "pg", free_port(), fast_unsafe=True)
+    await asyncio.to_thread(server.start)
     passwords = test_db.passwords
-    db_admin = await bootstrap(pg_server, "skillpass_faults_" + uuid.uuid4().hex[:8], passwords)
+    db_admin = await bootstrap(server.admin_url(), "skillpass_faults", passwords)
     dev = DevSecrets.load_or_create(data_dir)
     await seed_service_clients(db_admin, dev, passwords)
     await _with_session(db_admin, next(s for s in ALL if s.name == "catalogue"), load_demo, passwords)
@@ -78,6 +83,7 @@ async def platform(pg_server, test_db, tmp_path_factory):
     }
     urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
     p = Platform(envs, urls, data_dir, SigningKey.load_or_create(data_dir / "keys" / "signing-key.pem"))
+    p.database = server
     for spec in ALL:
         p.start(spec.name)
     try:
@@ -89,6 +95,7 @@ async def platform(pg_server, test_db, tmp_path_factory):
             proc.terminate()
         for proc in p.procs.values():
             proc.wait(10)
+        await asyncio.to_thread(server.stop)
 
 
 async def test_a_service_down_is_a_fast_503_and_the_gateway_recovers(platform):
@@ -215,3 +222,47 @@ async def test_sigterm_finishes_in_flight_requests(platform):
         platform.start("assessment")
         await platform.ready("assessment")
         assert await _stored(client, platform, body_id) == count
+
+
+async def test_postgresql_restarted_under_load_recovers_without_restarting_services(platform):
+    """Eight clients read through the gateway while PostgreSQL stops and starts: every request gets
+    an answer within its timeout (503 problems while the server is away), and afterwards every
+    service answers 200 again on its old pool, with no process restarted."""
+    admin = platform.token("admin", sub="a")
+    paths = ["/api/catalogue/v1/occupations?limit=5", "/api/assessment/v1/bodies", "/api/incentives/v1/rulesets"]
+    answers: list[int] = []
+    hung: list[str] = []
+    stop = asyncio.Event()
+
+    async def reader(client: httpx.AsyncClient, n: int) -> None:
+        while not stop.is_set():
+            path = paths[n % len(paths)]
+            try:
+                r = await client.get(path, headers=admin)
+                answers.append(r.status_code)
+                if r.status_code >= 500:
+                    assert r.headers["content-type"] == "application/problem+json", r.text
+            except httpx.TimeoutException:
+                hung.append(path)
+            n += 1
+
+    pids = {name: proc.pid for name, proc in platform.procs.items()}
+    async with httpx.AsyncClient(base_url=platform.urls["gateway"], timeout=15) as client:
+        workers = [asyncio.create_task(reader(client, i)) for i in range(8)]
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(platform.database.stop)
+        assert not platform.database.is_running()
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(platform.database.start)
+        await asyncio.sleep(2.0)
+        stop.set()
+        await asyncio.gather(*workers)
+        assert not hung, hung
+        during = set(answers)
+        # 500s here were DBAPIError/ConnectionRefusedError traces; now a 503 problem with Retry-After.
+        # (How many calls meet the outage varies: 0 to ~70 of ~150 in trial runs.)
+        assert during <= {200, 503}, {c: answers.count(c) for c in sorted(during)}
+        after = [(await client.get(p, headers=admin)).status_code for p in paths for _ in range(3)]
+    assert after == [200] * len(after)
+    assert {name: proc.pid for name, proc in platform.procs.items()} == pids
+    assert all(proc.poll() is None for proc in platform.procs.values())
