@@ -156,6 +156,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
         # Proxied bodies stream on unread; the service behind checks them.
+        audit_prefix="/api/gateway",
         skip_body_check=lambda path: path.startswith("/api/") and path.split("/", 3)[2] in settings.upstreams(),
         description="The one door: tokens, routing to the services, rate limits.",
     )

@@ -9,6 +9,7 @@ from sqlalchemy import Numeric, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.kit.audit import audit_table
 from services.kit.db import service_metadata
 from services.kit.feed import outbox_tables
 from services.kit.idempotency import idempotency_table
@@ -17,6 +18,7 @@ SCHEMA = "credit_bank"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
+audit_log_table = audit_table(metadata)
 
 
 class CreditBankTable(SQLModel, registry=registry(metadata=metadata)):

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .audit import audit_router
 from .auth import verifier_from_settings
 from .db import make_engine, make_sessionmaker
 from .feed import feed_router
@@ -86,6 +87,7 @@ def create_service_app(
     docs: bool = False,
     inner_middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
     skip_body_check: Callable[[str], bool] | None = None,
+    audit_prefix: str = "",
 ) -> FastAPI:
     configure_logging(settings.name, settings.shared.log_level)
     engine = make_engine(settings)
@@ -135,6 +137,7 @@ def create_service_app(
         app.include_router(router)
     if with_feed:
         app.include_router(feed_router(schema, max_limit=settings.feed_max_limit))
+    app.include_router(audit_router(schema), prefix=audit_prefix)
     for middleware, options in inner_middleware:  # innermost of ours: inside ids, metrics, body limit
         app.add_middleware(middleware, **options)
     # NUL, bad UTF-8, lone surrogates, deep JSON: refused by name here, once, for every route.

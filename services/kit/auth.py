@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import json
 import logging
@@ -355,6 +356,9 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# Who calls, for code that has no request at hand (the audit log's flush hook).
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
 # Declares "bearer token" on every operation that needs one, in the OpenAPI documents (the
 # token itself is read and checked below, with our own problems).
 _BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT")
@@ -366,6 +370,7 @@ async def get_principal(
     verifier: Verifier = request.app.state.verifier
     principal = await verifier.verify(bearer_token(request))
     request.state.principal = principal
+    current_principal.set(principal)  # for the audit log; reset per request by the kit's middleware
     return principal
 
 

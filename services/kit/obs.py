@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .auth import current_principal
 from .problems import internal_error_response, log_unhandled
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -93,6 +94,7 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         rid = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128] or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        caller = current_principal.set(None)
         started = time.perf_counter()
         status_holder = [500]
         started_response = [False]
@@ -124,6 +126,7 @@ class RequestContextMiddleware:
             if self.log_requests:
                 # The path only, never the query string: it may carry names or numbers.
                 self.log.info("%s %s %s %.1fms", method, scope.get("path"), status_holder[0], elapsed * 1000)
+            current_principal.reset(caller)
             request_id_var.reset(token)
 
 
