@@ -89,6 +89,45 @@ def _document(schema: dict[str, Any]) -> None:
             if isinstance(op, dict) and "responses" in op:
                 # "security" is set by the kit's principal dependency (HTTPBearer).
                 _add_statuses(op, method.upper(), bool(op.get("security")))
+    _link_created(schema)
     for unused in ("HTTPValidationError", "ValidationError"):  # in this order: the first refers to the second
         if f"#/components/schemas/{unused}" not in str(schema):
             components.pop(unused, None)
+
+
+def _has_id(schema: dict[str, Any], response: dict[str, Any]) -> bool:
+    body = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = body.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        body = schema.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
+    return "id" in body.get("properties", {})
+
+
+def _link_created(schema: dict[str, Any]) -> None:
+    """OpenAPI links from each create (POST answering 201 with an ``id``) to the operations on what
+    it created: ``POST /v1/x`` → every operation under ``/v1/x/{x_id}``, that parameter taken from
+    ``$response.body#/id`` and the create's own path parameters passed on. Clients and stateful
+    testing (schemathesis) follow them."""
+    paths = schema.get("paths", {})
+    for path, ops in paths.items():
+        create = ops.get("post")
+        created = (create or {}).get("responses", {}).get("201")
+        if not created or not _has_id(schema, created):
+            continue
+        own = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        links: dict[str, Any] = {}
+        for target, target_ops in paths.items():
+            rest = target[len(path) + 1 :] if target.startswith(path + "/{") else ""
+            if not rest:
+                continue
+            param = rest.split("/", 1)[0][1:-1]
+            for method, op in target_ops.items():
+                parameters = {name: f"$request.path.{name}" for name in own}
+                parameters[param] = "$response.body#/id"
+                name = "".join(p.title() for p in f"{method} {target}".replace("{", "").replace("}", "").split("/"))
+                links[name.replace(" ", "").replace("-", "").replace("_", "")] = {
+                    "operationId": op["operationId"],
+                    "parameters": parameters,
+                }
+        if links:
+            created["links"] = links
