@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -24,18 +24,32 @@ from services.kit.auth import (
 )
 from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
-from services.kit.problems import RateLimited
+from services.kit.net import client_address
+from services.kit.ratelimit import PostgresTokenBuckets, TokenBucketLimiter
 
 from . import clients, idp, summary, verify, webhooks
 from .deps import NAME, Context, ContextDep
 from .docs import install_docs
-from .proxy import ProxyFastPath, TokenBuckets, proxy
+from .proxy import ProxyFastPath, proxy
 from .settings import GatewaySettings
 from .upstreams import Upstreams
 
 router = APIRouter()
 Admin = Annotated[Principal, require_roles("admin")]
 Student = Annotated[Principal, require_roles("student")]
+
+
+class GatewayVerifier(Verifier):
+    """The kit's verifier, and a token of a disabled or deleted client is refused at once."""
+
+    def __init__(self, status: clients.ClientStatus, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.client_status = status
+
+    async def verify(self, token: str) -> Principal:
+        principal = await super().verify(token)
+        await self.client_status.require_active(principal.client_id)
+        return principal
 
 
 def load_keys(settings: GatewaySettings) -> tuple[SigningKey, list[SigningKey]]:
@@ -69,9 +83,7 @@ async def token(
 ) -> clients.TokenResponse:
     """OAuth 2.0 client credentials, in the form body or HTTP Basic."""
     # Guessing secrets is throttled per address like any other call.
-    wait = ctx.rate_limiter.take("token:" + (request.client.host if request.client else "-"))
-    if wait > 0:
-        raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    await ctx.rate_limiter.acquire("token:" + client_address(request), detail="too many token requests")
     if grant_type != "client_credentials":
         raise clients.UnsupportedGrant()
     basic = _basic_credentials(request)
@@ -159,18 +171,30 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         on_startup=webhooks.start,
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],
+        # Proxied bodies stream on unread; the service behind checks them.
+        audit_prefix="/api/gateway",
+        skip_body_check=lambda path: path.startswith("/api/") and path.split("/", 3)[2] in settings.upstreams(),
         description="The one door: tokens, routing to the services, rate limits.",
         extra_readiness=_services_ready,
-        verifier=Verifier(audience=settings.shared.token_audience, issuers=issuers),
     )
     context = Context(
         settings=settings,
         signing_key=key,
         retired_keys=tuple(retired),
         upstreams=upstreams,
-        rate_limiter=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+        rate_limiter=(
+            PostgresTokenBuckets(
+                lambda: app.state.sessionmaker, "gateway", settings.rate_limit_per_s, settings.rate_limit_burst
+            )
+            if settings.rate_limit_store == "postgres"
+            else TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        ),
     )
     install_context(app, NAME, context)
+    # A disabled or deleted client's tokens stop working at once (issue 11).
+    app.state.verifier = GatewayVerifier(
+        clients.ClientStatus(lambda: app.state.sessionmaker), audience=settings.shared.token_audience, issuers=issuers
+    )
     app.state.upstreams = upstreams  # what tests close when they ran the app without its lifespan
     install_docs(app, list(settings.upstreams()))
     app.router.routes.append(

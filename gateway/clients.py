@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from typing import Literal
 
 import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Role, SigningKey, mint_token, role_needs_org
 from services.kit.feed import emit
-from services.kit.problems import Problem
+from services.kit.problems import Problem, Unauthorized
 
 from .models import SCHEMA, Client
 
@@ -113,5 +116,32 @@ async def issue_token(
         issuer=issuer,
         audience=audience,
         ttl_s=ttl_s,
+        extra={"cid": client.client_id},
     )
     return TokenResponse(access_token=token, expires_in=ttl_s)
+
+
+class ClientStatus:
+    """Tokens of a disabled or deleted client stop working within ``ttl_s`` (not at their expiry):
+    the gateway asks the client table, remembering each answer briefly (one lookup per client
+    per ``ttl_s`` on the hot path)."""
+
+    def __init__(self, sessionmaker: Callable[[], async_sessionmaker[AsyncSession]], ttl_s: float = 30.0) -> None:
+        self.sessionmaker = sessionmaker  # read at each lookup: tests swap the app's sessionmaker
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[bool, float]] = {}
+
+    async def require_active(self, client_id: str | None) -> None:
+        if client_id is None:  # not issued to a registered client (an IdP's or the operator's CLI)
+            return
+        now = time.monotonic()
+        hit = self._cache.get(client_id)
+        if hit is None or hit[1] < now:
+            async with self.sessionmaker()() as session:
+                client = await session.get(Client, client_id)
+            hit = (client is not None and not client.disabled, now + self.ttl_s)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[client_id] = hit
+        if not hit[0]:
+            raise Unauthorized("the client of this token is disabled or deleted")

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from services.kit.auth import SigningKey
 from services.kit.context import context_of
+from services.kit.ratelimit import RateLimiter
 
 from .settings import GatewaySettings
 from .upstreams import Upstreams
 
 NAME = "gateway"
-
-
-class RateLimiter(Protocol):
-    def take(self, key: str) -> float:
-        """Takes one token for ``key``: 0 when allowed, else seconds until one is available."""
-        ...
 
 
 @dataclass(frozen=True)

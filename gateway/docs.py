@@ -21,8 +21,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from services.kit.net import client_address
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
-from services.kit.problems import NotFound, RateLimited, UpstreamUnavailable
+from services.kit.problems import NotFound, UpstreamUnavailable
 
 from .deps import get_context
 from .proxy import _client_key, _is_public
@@ -52,11 +53,9 @@ def page_headers(csp: str) -> dict[str, str]:
     }
 
 
-def take_public_quota(request: Request) -> None:
+async def take_public_quota(request: Request) -> None:
     """The same per-address bucket as an anonymous API call through the proxy."""
-    wait = get_context(request).rate_limiter.take(_client_key(request, None))
-    if wait > 0:
-        raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    await get_context(request).rate_limiter.acquire(_client_key(client_address(request), None))
 
 
 def for_the_gateway(spec: dict[str, Any], server: str, public: Callable[[str], bool]) -> dict[str, Any]:
@@ -102,8 +101,8 @@ def install_docs(app: FastAPI, services: list[str]) -> None:
             raise NotFound(f"no service {service!r}", errors=[{"loc": ["query", "service"], "msg": "unknown"}])
         return service
 
-    def page(request: Request, template: str, service: str | None) -> HTMLResponse:
-        take_public_quota(request)
+    async def page(request: Request, template: str, service: str | None) -> HTMLResponse:
+        await take_public_quota(request)
         current = chosen(service)
         return templates.TemplateResponse(
             request,
@@ -114,15 +113,15 @@ def install_docs(app: FastAPI, services: list[str]) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request, service: str | None = None) -> HTMLResponse:
-        return page(request, "docs.html", service)
+        return await page(request, "docs.html", service)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request, service: str | None = None) -> HTMLResponse:
-        return page(request, "redoc.html", service)
+        return await page(request, "redoc.html", service)
 
     @app.get("/docs/openapi/{service}.json", include_in_schema=False)
     async def definition(request: Request, service: str) -> JSONResponse:
-        take_public_quota(request)
+        await take_public_quota(request)
         name = chosen(service)
         if name == "gateway":
             return JSONResponse(_gateway_definition(app))

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Form, Request
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kit.auth import KeySource, mint_token, verify_claims
+from services.kit.net import client_address
 from services.kit.pii import learner_id, normalise_id_number
-from services.kit.problems import Problem, RateLimited
+from services.kit.problems import Problem
 
 from .clients import TokenResponse
 from .deps import get_context
@@ -65,9 +66,7 @@ async def idp_token(request: Request, subject_token: Annotated[str, Form(max_len
     settings: IdpSettings = getattr(request.app.state, "idp_settings", None) or IdpSettings()
     if not settings.issuer or not (settings.jwks_url or getattr(request.app.state, "idp_keys", None)):
         raise IdpNotConfigured()
-    wait = get_context(request).rate_limiter.take("idp:" + (request.client.host if request.client else "-"))
-    if isinstance(wait, float) and wait > 0:
-        raise RateLimited("too many token requests", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    await get_context(request).rate_limiter.acquire("idp:" + client_address(request), detail="too many token requests")
     try:
         claims = await verify_claims(
             subject_token, issuer=settings.issuer, audience=settings.audience, source=key_source(request, settings)

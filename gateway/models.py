@@ -9,14 +9,18 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.kit.audit import audit_table
 from services.kit.db import service_metadata
 from services.kit.feed import outbox_tables
 from services.kit.idempotency import idempotency_table
+from services.kit.ratelimit import rate_buckets_table
 
 SCHEMA = "gateway"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
+audit_log_table = audit_table(metadata)
+rate_buckets = rate_buckets_table(metadata)
 
 
 class GatewayTable(SQLModel, registry=registry(metadata=metadata)):

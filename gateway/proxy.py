@@ -7,22 +7,23 @@ Small bodies are buffered (one write each way); large ones stream with a running
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import yarl
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from services.kit.auth import Principal, bearer_token, verifier_of
+from services.kit.net import client_address
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import (
     NotFound,
     PayloadTooLarge,
     Problem,
-    RateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
     problem_response,
@@ -45,6 +46,15 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# Client-supplied forwarding headers are dropped; the gateway writes X-Forwarded-For itself.
+FORWARDING = frozenset({"x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host", "x-forwarded-proto"})
+# uvicorn writes its own; passing the service's on would send each twice.
+ANSWER_DROPPED = frozenset({"date", "server"})
+# Methods that may be sent again when a pooled keep-alive connection turns out dead
+# (RFC 9110 §9.2.2); a POST only when it carries an Idempotency-Key.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Characters kept as they are when re-encoding a normalised path (RFC 3986 pchar and "/").
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
 BUFFER_LIMIT = 1024 * 1024
 # Paths a service serves without a token (relative to the service root).
 PUBLIC_PATHS = frozenset(
@@ -53,35 +63,36 @@ PUBLIC_PATHS = frozenset(
 PUBLIC_PREFIXES = ("v1/status-lists/", "v1/contexts/")
 
 
-class TokenBuckets:
-    """Per-client token buckets: ``rate`` tokens a second, up to ``burst``."""
-
-    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
-        self.rate, self.burst, self.max_keys = rate, float(burst), max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> float:
-        """Takes one token; returns 0 when allowed, else seconds until one is available."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        if len(self._buckets) >= self.max_keys:
-            self._buckets.clear()
-        self._buckets[key] = (tokens - 1.0, now)
-        return 0.0
-
-
-def _client_key(request: Request, principal: Principal | None) -> str:
+def _client_key(client: str, principal: Principal | None) -> str:
     if principal is not None:
         return "sub:" + principal.sub
-    return "ip:" + (request.client.host if request.client else "unknown")
+    return "ip:" + client
 
 
 def _is_public(rest: str) -> bool:
     return rest in PUBLIC_PATHS or rest.startswith(PUBLIC_PREFIXES)
+
+
+def normalise(rest: str) -> str:
+    """The decoded path below the service root with ``.`` and ``..`` resolved, as the service's
+    router will see it. Climbing above the service root is a 404: the check for public paths and
+    the forwarded URL both use this one form (``status-lists/..%2F..%2Fmetrics`` is ``metrics``)."""
+    out: list[str] = []
+    parts = rest.split("/")
+    for i, part in enumerate(parts):
+        if part == ".":
+            if i == len(parts) - 1:
+                out.append("")
+            continue
+        if part == "..":
+            if not out:
+                raise NotFound("no such path")
+            out.pop()
+            if i == len(parts) - 1:
+                out.append("")
+            continue
+        out.append(part)
+    return "/".join(out)
 
 
 class _BodyTooLarge:
@@ -127,20 +138,20 @@ async def forward(request: Request, service: str, rest: str) -> Response:
     base = upstreams.bases.get(service)
     if base is None:
         raise NotFound(f"no service {service!r}")
+    rest = normalise(rest) if "." in rest else rest
     principal: Principal | None = None
     if not _is_public(rest):
         principal = await verifier_of(request.app).verify(bearer_token(request))
-    wait = ctx.rate_limiter.take(_client_key(request, principal))
-    if wait > 0:
-        raise RateLimited("rate limit exceeded", headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+    client = client_address(request)
+    await ctx.rate_limiter.acquire(_client_key(client, principal))
     too_large = _BodyTooLarge()
     body = await _request_body(request, ctx.settings.max_body_bytes, too_large)
-    headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP]
+    headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP and k not in FORWARDING]
     headers.append((REQUEST_ID_HEADER, request_id_var.get()))
-    if request.client:
-        prior = request.headers.get("x-forwarded-for")
-        headers.append(("x-forwarded-for", f"{prior}, {request.client.host}" if prior else request.client.host))
-    url = f"{base}/{rest}"
+    # Only the address the gateway itself determined: the services trust this header from us alone.
+    headers.append(("x-forwarded-for", client))
+    # The decoded path is re-encoded, so a "%3F" in it stays part of the path upstream.
+    url = f"{base}/{quote(rest, safe=PATH_SAFE)}"
     query = request.scope.get("query_string", b"")
     if query:
         url += "?" + query.decode("latin-1")
@@ -168,7 +179,7 @@ async def _forward(
 ) -> Response:
     """Sends the request upstream; buffers a small answer, streams a large one."""
     try:
-        upstream = await session.request(method, url, headers=headers, data=body, allow_redirects=False)
+        upstream = await _send(session, method, url, headers, body)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{service} did not answer in time") from exc
     except (aiohttp.ClientError, PayloadTooLarge) as exc:
@@ -176,8 +187,14 @@ async def _forward(
             raise PayloadTooLarge(f"body over {max_bytes} bytes") from exc
         raise UpstreamUnavailable(f"{service} is unavailable") from exc
     out_headers = {
-        k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != REQUEST_ID_HEADER
+        k: v
+        for k, v in upstream.headers.items()
+        if k.lower() not in HOP_BY_HOP and k.lower() != REQUEST_ID_HEADER and k.lower() not in ANSWER_DROPPED
     }
+    location = upstream.headers.get("location")
+    if location:
+        out_headers = {k: v for k, v in out_headers.items() if k.lower() != "location"}
+        out_headers["location"] = _public_location(location, url, service)
     length = upstream.content_length
     try:
         if length is not None and length <= BUFFER_LIMIT:
@@ -193,6 +210,44 @@ async def _forward(
         headers=out_headers,
         background=BackgroundTask(upstream.release),
     )
+
+
+async def _send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes | AsyncIterator[bytes] | None,
+) -> aiohttp.ClientResponse:
+    """One request; sent again once when a pooled keep-alive connection was already closed by the
+    service, if sending twice is safe (idempotent method, or an Idempotency-Key) and the body is
+    buffered. aiohttp retries idempotent methods itself; this adds keyed POSTs and PATCHes.
+    A connection that cannot be opened at all is not retried: that is a 503 at once."""
+    target = yarl.URL(url, encoded=True)  # as built: no second normalisation of "..", "%2F"
+    keyed = any(k == "idempotency-key" for k, _ in headers)
+    retry = not isinstance(body, AsyncIterator) and (method in IDEMPOTENT or keyed)
+    while True:
+        try:
+            return await session.request(method, target, headers=headers, data=body, allow_redirects=False)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if not retry or isinstance(exc, aiohttp.ClientConnectorError):
+                raise
+            retry = False
+
+
+def _public_location(location: str, url: str, service: str) -> str:
+    """A redirect to the service's own address (e.g. a trailing-slash 307) must not leak it:
+    it becomes the gateway path ``/api/<service>/...``."""
+    target = yarl.URL(location)
+    upstream = yarl.URL(url, encoded=True)
+    if not target.is_absolute() or target.origin() == upstream.origin():
+        public = yarl.URL(f"/api/{service}", encoded=True)
+        path = target.raw_path if target.raw_path.startswith("/") else "/" + target.raw_path
+        rewritten = str(public) + path
+        if target.raw_query_string:
+            rewritten += "?" + target.raw_query_string
+        return rewritten
+    return location
 
 
 class ProxyFastPath:

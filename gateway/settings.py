@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -32,6 +33,12 @@ class GatewaySettings(ServiceSettings):
     upstream_pool_size: int = 100
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
+    # "postgres": buckets shared by every gateway replica (a client's limit holds across them);
+    # "memory": per process, no database round trip per call.
+    rate_limit_store: Literal["postgres", "memory"] = "postgres"
+    # The gateway is the edge: X-Forwarded-For is believed only from a proxy in front of it (an
+    # ingress), listed here; by default nobody's, and the socket peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 20 * 1024 * 1024
 

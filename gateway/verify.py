@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
 
+from services.kit.net import client_address
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import RateLimited
 
@@ -58,9 +59,8 @@ async def _ask(
     """One call to assessment with the client's address forwarded like the proxy does."""
     upstreams = get_context(request).upstreams
     headers = {REQUEST_ID_HEADER: request_id_var.get(), "Accept": "application/json"}
-    if request.client:
-        prior = request.headers.get("x-forwarded-for")
-        headers["X-Forwarded-For"] = f"{prior}, {request.client.host}" if prior else request.client.host
+    # Only the address the gateway determined itself, as the proxy sends it (issue 11).
+    headers["X-Forwarded-For"] = client_address(request)
     data = None
     if payload is not None:
         data = json.dumps(payload).encode()
@@ -112,10 +112,10 @@ def _failure(request: Request, lang: str, answer: Answer, **context: Any) -> HTM
     return _render(request, lang, 503, notice=TEXT[lang]["unavailable"], notice_kind="error", **context)
 
 
-def _over_quota(request: Request, lang: str) -> HTMLResponse | None:
+async def _over_quota(request: Request, lang: str) -> HTMLResponse | None:
     """The API's per-address limit, answered as a page rather than a problem document."""
     try:
-        take_public_quota(request)
+        await take_public_quota(request)
     except RateLimited as limited:
         return _failure(request, lang, Answer(429, retry_after=limited.headers.get("Retry-After")))
     return None
@@ -125,14 +125,14 @@ def _over_quota(request: Request, lang: str) -> HTMLResponse | None:
 async def verify_form(request: Request, lang: str = "zh", number: str = "") -> HTMLResponse:
     """The empty form; ``?number=`` fills in the number (for a link or QR code on a certificate)."""
     lang = _lang(lang)
-    return _over_quota(request, lang) or _render(request, lang, number=number.strip()[:MAX_NUMBER])
+    return await _over_quota(request, lang) or _render(request, lang, number=number.strip()[:MAX_NUMBER])
 
 
 @router.post("/verify", response_class=HTMLResponse)
 async def verify_submit(request: Request, lang: str = "zh") -> HTMLResponse:
     """A check; the language comes in the form's action (``?lang=``) so a refusal needs no parsing."""
     lang = _lang(lang)
-    if limited := _over_quota(request, lang):
+    if limited := await _over_quota(request, lang):
         return limited
     form = await request.form(max_files=1, max_fields=8)
     if form.get("mode") == "credential":

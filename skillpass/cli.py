@@ -110,7 +110,12 @@ def serve(
         workers=workers,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # X-Forwarded-For is read by the kit from configured trusted proxies only (services/kit/net.py);
+        # uvicorn's own handling believed any loopback peer, which let clients pick their address.
+        proxy_headers=False,
+        # Longer than the gateway's pool keeps an idle connection (30 s), so the gateway does not
+        # send on a connection the service has just closed.
+        timeout_keep_alive=65,
         timeout_graceful_shutdown=25,
     )
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
 from services.kit.db import SessionDep
+from services.kit.net import client_address
 from services.kit.pages import Page, PageDep
 
 from . import certificates, verification
@@ -65,11 +66,6 @@ async def verify(
     number: Number,
     name: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> VerifyAnswer:
-    ctx.verify_limiter.take(
-        verification.client_ip(
-            request.headers.get("x-forwarded-for"),
-            request.client.host if request.client else None,
-            behind_gateway=ctx.settings.behind_gateway,
-        )
-    )
+    # The client as the gateway saw it; X-Forwarded-For from anyone but a trusted proxy is ignored.
+    ctx.verify_limiter.take(client_address(request), verification.TooManyVerifications, "slow down")
     return await verification.verify(session, number=number, name=name)

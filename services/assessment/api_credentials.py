@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.kit.auth import PrincipalDep, sign_jwt
 from services.kit.db import SessionDep
+from services.kit.net import client_address
 
 from . import credential_verify, credentials, status_lists, verification
 from .deps import ContextDep
@@ -59,13 +60,8 @@ async def verify_credential(
     data: credential_verify.CredentialVerifyIn, request: Request, session: SessionDep, ctx: ContextDep
 ) -> credential_verify.CredentialVerifyAnswer:
     """Public, rate-limited like ``/verify``: the checks a verifier makes, each pass / warn / fail."""
-    ctx.verify_limiter.take(
-        verification.client_ip(
-            request.headers.get("x-forwarded-for"),
-            request.client.host if request.client else None,
-            behind_gateway=ctx.settings.behind_gateway,
-        )
-    )
+    # The same per-address bucket as /verify; X-Forwarded-For only from a trusted proxy (issue 11).
+    ctx.verify_limiter.take(client_address(request), verification.TooManyVerifications, "slow down")
     return await credential_verify.verify_credential(
         session, data, keys=ctx.credential_keys, public_url=ctx.settings.public_url, now=datetime.now(UTC)
     )

@@ -8,6 +8,7 @@ from services.kit.auth import SigningKey
 from services.kit.context import install_context
 from services.kit.http import service_client
 from services.kit.pii import Sealer
+from services.kit.ratelimit import TokenBucketLimiter
 
 from .api import router
 from .api_certificates import router as certificates_router
@@ -16,7 +17,6 @@ from .clients import CatalogueClient
 from .deps import NAME, Context
 from .keys import KeyRing
 from .settings import AssessmentSettings
-from .verification import IpRateLimiter
 
 
 def credential_key(settings: AssessmentSettings) -> SigningKey:
@@ -56,7 +56,7 @@ def create_app(
         settings=settings,
         catalogue=catalogue,
         sealer=Sealer(settings.shared.pii_key),
-        verify_limiter=IpRateLimiter(settings.verify_rate_per_s, settings.verify_burst),
+        verify_limiter=TokenBucketLimiter(settings.verify_rate_per_s, settings.verify_burst),
         credential_keys=credential_keys(settings),
     )
     install_context(app, NAME, context)

@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 
 from services.kit.context import context_of
 from services.kit.pii import Sealer
+from services.kit.ratelimit import TokenBucketLimiter
 
 from .clients import CatalogueClient
 from .keys import KeyRing
 from .settings import AssessmentSettings
-from .verification import IpRateLimiter
 
 NAME = "assessment"
 
@@ -23,7 +23,7 @@ class Context:
     settings: AssessmentSettings
     catalogue: CatalogueClient
     sealer: Sealer
-    verify_limiter: IpRateLimiter
+    verify_limiter: TokenBucketLimiter
     credential_keys: KeyRing
 
 

@@ -22,8 +22,6 @@ class AssessmentSettings(ServiceSettings):
     # Public verification: a token bucket per client IP.
     verify_rate_per_s: float = 1.0
     verify_burst: int = 20
-    # Behind the gateway the client is the last X-Forwarded-For hop (the gateway appends it).
-    behind_gateway: bool = True
     # The ES256 key that signs Verifiable Credentials and status lists: a PEM in the environment
     # (one Secret shared by every replica), or a file generated on first start.
     credential_key_pem: str | None = None

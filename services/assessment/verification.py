@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 import unicodedata
 
 from sqlalchemy import select
@@ -20,34 +19,6 @@ from .schemas import VerifyAnswer
 class TooManyVerifications(RateLimited):
     type_ = "verify-rate-limited"
     title = "Too many verification requests from this address"
-
-
-class IpRateLimiter:
-    """A token bucket per client IP: ``rate`` a second, up to ``burst``; the table is bounded."""
-
-    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
-        self.rate, self.burst, self.max_keys = rate, float(burst), max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> None:
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            raise TooManyVerifications(
-                "slow down", headers={"Retry-After": str(max(1, round((1 - tokens) / self.rate)))}
-            )
-        if len(self._buckets) >= self.max_keys:
-            self._buckets.clear()
-        self._buckets[key] = (tokens - 1.0, now)
-
-
-def client_ip(forwarded_for: str | None, peer: str | None, *, behind_gateway: bool) -> str:
-    """Behind the gateway only its own hop (the last) is trusted; earlier hops are client-supplied."""
-    if behind_gateway and forwarded_for:
-        return forwarded_for.split(",")[-1].strip() or (peer or "unknown")
-    return peer or "unknown"
 
 
 def _same_name(given: str, held: str) -> bool:

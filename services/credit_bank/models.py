@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.kit.audit import audit_table
 from services.kit.db import service_metadata
 from services.kit.feed import outbox_tables
 from services.kit.idempotency import idempotency_table
@@ -20,6 +21,7 @@ SCHEMA = "credit_bank"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
+audit_log_table = audit_table(metadata)
 
 
 def _now_column() -> Any:

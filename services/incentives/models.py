@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.kit.audit import audit_table
 from services.kit.db import service_metadata
 from services.kit.feed import outbox_tables
 from services.kit.idempotency import idempotency_table
@@ -19,6 +20,7 @@ SCHEMA = "incentives"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
+audit_log_table = audit_table(metadata)
 
 
 class IncentivesTable(SQLModel, registry=registry(metadata=metadata)):

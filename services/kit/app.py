@@ -14,10 +14,14 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .audit import audit_router
 from .auth import Verifier, verifier_from_settings
 from .db import make_engine, make_sessionmaker
 from .feed import feed_router
+from .guards import InputGuard
+from .net import TrustedProxies
 from .obs import Metrics, RequestContextMiddleware, configure_logging
+from .openapi import install_problem_docs
 from .problems import PayloadTooLarge, install_problem_handlers, problem_response
 from .settings import ServiceSettings
 
@@ -84,6 +88,8 @@ def create_service_app(
     inner_middleware: Sequence[tuple[Any, dict[str, Any]]] = (),
     extra_readiness: Callable[[FastAPI], Awaitable[Response]] | None = None,
     verifier: Verifier | None = None,
+    skip_body_check: Callable[[str], bool] | None = None,
+    audit_prefix: str = "",
 ) -> FastAPI:
     """``extra_readiness`` answers ``/readyz`` once the service's own check passed (the gateway
     asks its upstreams); ``verifier`` replaces the one built from the shared settings."""
@@ -125,16 +131,21 @@ def create_service_app(
         settings.shared.idp_jwks_url,
     )
     app.state.schema_head = alembic_head(schema)
+    app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     metrics = Metrics(settings.name)
     install_problem_handlers(app)
+    install_problem_docs(app)
 
     _install_health(app, settings.name, schema, metrics, extra_readiness)
     for router in routers:
         app.include_router(router)
     if with_feed:
         app.include_router(feed_router(schema, max_limit=settings.feed_max_limit))
+    app.include_router(audit_router(schema), prefix=audit_prefix)
     for middleware, options in inner_middleware:  # innermost of ours: inside ids, metrics, body limit
         app.add_middleware(middleware, **options)
+    # NUL, bad UTF-8, lone surrogates, deep JSON: refused by name here, once, for every route.
+    app.add_middleware(InputGuard, skip_body=skip_body_check)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import jws, jwt
 from jose.exceptions import JOSEError
 from starlette.applications import Starlette
@@ -172,6 +174,8 @@ class Principal:
     org: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     token_id: str | None = None
+    # The registered OAuth client a gateway token was issued to (claim ``cid``), for revocation.
+    client_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -278,15 +282,26 @@ class KeySource:
                 self._keys[k["kid"]] = k
 
 
+# The longest token lifetime accepted (default; the gateway issues 1 h, an IdP's are shorter than this).
+MAX_TOKEN_LIFETIME_S = 24 * 3600
+
+
 class Verifier:
     """Verifies tokens from one or more trusted issuers, each with its own key source."""
 
     def __init__(
-        self, *, audience: str, issuers: dict[str, KeySource], leeway_s: int = 30, cache_size: int = 10_000
+        self,
+        *,
+        audience: str,
+        issuers: dict[str, KeySource],
+        leeway_s: int = 30,
+        cache_size: int = 10_000,
+        max_lifetime_s: int = MAX_TOKEN_LIFETIME_S,
     ) -> None:
         self.audience = audience
         self.issuers = issuers
         self.leeway_s = leeway_s
+        self.max_lifetime_s = max_lifetime_s
         # A verified token is immutable: remember it until it expires (saves an ECDSA verify per call).
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._cache_size = cache_size
@@ -336,6 +351,7 @@ class Verifier:
             )
         except JOSEError as exc:
             raise Unauthorized("invalid token") from exc
+        self._check_times(claims)
         role = parse_role(claims.get("role"))
         if role is None:
             raise Unauthorized("token has no valid role")
@@ -348,8 +364,20 @@ class Verifier:
             org=claims.get("org"),
             scopes=frozenset(str(scope).split()),
             token_id=claims.get("jti"),
+            client_id=claims.get("cid"),
         )
         return principal, float(claims["exp"])
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """``iat`` not in the future and ``exp - iat`` within the longest lifetime we issue: a
+        token "valid until 2100" is refused even with a good signature."""
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, (int, float)) or not isinstance(exp, (int, float)):
+            raise Unauthorized("invalid token times")
+        if iat > time.time() + self.leeway_s:
+            raise Unauthorized("token issued in the future")
+        if exp - iat > self.max_lifetime_s:
+            raise Unauthorized("token lifetime too long")
 
 
 def bearer_token(request: Request) -> str:
@@ -366,9 +394,20 @@ def verifier_of(app: Starlette) -> Verifier:
     return verifier
 
 
-async def get_principal(request: Request) -> Principal:
+# Who calls, for code that has no request at hand (the audit log's flush hook).
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
+# Declares "bearer token" on every operation that needs one, in the OpenAPI documents (the
+# token itself is read and checked below, with our own problems).
+_BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT")
+
+
+async def get_principal(
+    request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None
+) -> Principal:
     principal = await verifier_of(request.app).verify(bearer_token(request))
     request.state.principal = principal
+    current_principal.set(principal)  # for the audit log; reset per request by the kit's middleware
     return principal
 
 

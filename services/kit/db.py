@@ -36,6 +36,8 @@ def make_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
+        # Failed statements are logged and raised without their values (a secret's hash, a name).
+        hide_parameters=True,
         connect_args=connect_args,
     )
 

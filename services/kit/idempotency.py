@@ -16,6 +16,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, PrimaryKeyConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from .auth import Principal
 from .problems import InvalidInput, field_error
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -35,7 +36,16 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
+def scope(principal: Principal) -> str:
+    """Whose keys these are: role, organisation and subject together. ``sub`` alone was shared by
+    every CLI-made university token, so one university could replay another's answer."""
+    raw = f"{principal.role}|{principal.org or '-'}|{principal.sub}"
+    return raw if len(raw) <= 200 else "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
 def request_hash(payload: Any) -> str:
+    """A fingerprint of the request. Pass the parsed content, not the raw bytes, so that the
+    same JSON sent again with other whitespace or key order is the same request."""
     raw = payload if isinstance(payload, bytes) else json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()
 

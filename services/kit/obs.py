@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .auth import current_principal
+from .problems import internal_error_response, log_unhandled
+
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -91,11 +94,14 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         rid = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128] or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        caller = current_principal.set(None)
         started = time.perf_counter()
         status_holder = [500]
+        started_response = [False]
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_response[0] = True
                 status_holder[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), rid.encode("latin-1"))]
@@ -103,6 +109,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Here, not in Starlette's outermost error middleware: inside it the request id is
+            # still set (log line and answer header), and the connection stays usable.
+            log_unhandled(exc, scope.get("method", ""), scope.get("path", ""))
+            status_holder[0] = 500
+            if not started_response[0]:
+                await internal_error_response()(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -113,6 +126,7 @@ class RequestContextMiddleware:
             if self.log_requests:
                 # The path only, never the query string: it may carry names or numbers.
                 self.log.info("%s %s %s %.1fms", method, scope.get("path"), status_holder[0], elapsed * 1000)
+            current_principal.reset(caller)
             request_id_var.reset(token)
 
 

@@ -34,12 +34,46 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+INT32 = (-(2**31), 2**31 - 1)
+
+
+def _malformed() -> InvalidInput:
+    return InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "not a valid cursor")])
+
+
+def _storable(value: Any, depth: int = 0) -> bool:
+    """Cursor keys go straight into SQL: integers fit PostgreSQL ``integer``, strings hold no NUL
+    and no lone surrogate, and the shape is shallow."""
+    if depth > 4:
+        return False
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return INT32[0] <= value <= INT32[1]
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_storable(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(_storable(k, depth + 1) and _storable(v, depth + 1) for k, v in value.items())
+    return True  # floats, None, and parsed keys such as UUIDs and datetimes
+
+
 def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "not a valid cursor")]) from exc
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, RecursionError) as exc:
+        raise _malformed() from exc
+    if not _storable(value):
+        raise _malformed()
+    return value
 
 
 def page_params(
@@ -58,9 +92,12 @@ def cursor_key(params: PageParams, parse: Callable[[Any], K]) -> K | None:
     if params.after is None:
         return None
     try:
-        return parse(params.after)
-    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
-        raise InvalidInput("Malformed cursor", errors=[field_error(["query", "cursor"], "not a valid cursor")]) from exc
+        key = parse(params.after)
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        raise _malformed() from exc
+    if not _storable(key):  # e.g. int(a[1]) past PostgreSQL's integer: asyncpg's DataError
+        raise _malformed()
+    return key
 
 
 def make_page(rows: list[T], params: PageParams, key: Any) -> Page[T]:

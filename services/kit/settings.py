@@ -61,6 +61,9 @@ class ServiceSettings(BaseSettings):
     db_max_replicas: int = 1
     db_processes_sharing: int = 5
     max_body_bytes: int = 20 * 1024 * 1024
+    # Peers whose X-Forwarded-For is believed (addresses or CIDRs): for a service the gateway
+    # (loopback in `make run`; the pod network in Kubernetes). Everyone else's is ignored.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     feed_max_limit: int = 1000
     # This service's own OAuth client (role "service") for calls to other services.
     client_id: str | None = None

@@ -1,15 +1,15 @@
 """gateway: webhook subscriptions, their delivery log, and the dispatcher's feed cursors
 
-Revision ID: gw_0002
-Revises: gw_0001
+Revision ID: gw_0004
+Revises: gw_0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "gw_0002"
-down_revision = "gw_0001"
+revision = "gw_0004"
+down_revision = "gw_0003"
 branch_labels = None
 depends_on = None
 SCHEMA = "gateway"

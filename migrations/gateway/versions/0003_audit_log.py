@@ -1,0 +1,23 @@
+"""gateway: append-only audit log of admin and university changes
+
+Revision ID: gw_0003
+Revises: gw_0002
+"""
+
+from alembic import op
+
+from services.kit.audit import create_audit_log, drop_audit_log
+
+revision = "gw_0003"
+down_revision = "gw_0002"
+branch_labels = None
+depends_on = None
+SCHEMA = "gateway"
+
+
+def upgrade() -> None:
+    create_audit_log(op.get_bind(), SCHEMA)
+
+
+def downgrade() -> None:
+    drop_audit_log(op.get_bind(), SCHEMA)
