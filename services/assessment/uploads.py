@@ -240,10 +240,13 @@ def _tabular_rows(lines: Iterator[list[str]], source: str, max_records: int) -> 
 
 def csv_rows(raw: bytes, content_type: str, *, max_records: int) -> list[dict[str, str]]:
     text = decode_csv(raw, charset_of(content_type))
+    reader = csv.reader(io.StringIO(text))
     try:
-        return _tabular_rows(csv.reader(io.StringIO(text)), "CSV", max_records)
-    except csv.Error as exc:
-        raise InvalidInput("CSV could not be read", errors=[field_error(["body"], str(exc))]) from exc
+        return _tabular_rows(reader, "CSV", max_records)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit: the line that has it
+        raise InvalidInput(
+            "CSV could not be read", errors=[field_error(["body", f"line {reader.line_num}"], str(exc))]
+        ) from exc
 
 
 def _check_zip(raw: bytes) -> None:

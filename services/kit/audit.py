@@ -35,12 +35,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from .auth import Principal, current_principal, require_roles
+from .auth import Principal, Role, current_principal, require_roles
 from .db import SessionDep
 from .obs import request_id_var
 from .pages import Page, PageDep, cursor_key, make_page
 
-AUDITED_ROLES = frozenset({"admin", "university"})
+AUDITED_ROLES: frozenset[Role] = frozenset({"admin", "university"})
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -104,7 +104,7 @@ def _row(obj: Any, *, before: bool) -> dict[str, Any]:
 
 def _entries(session: Session) -> list[tuple[str, dict[str, Any]]]:
     actor = current_principal.get()
-    if actor is None or actor.role not in AUDITED_ROLES:
+    if actor is None or not actor.has_role(*AUDITED_ROLES):
         return []
     who = {
         "actor_sub": actor.sub,

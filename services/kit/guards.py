@@ -123,11 +123,26 @@ def _walk(data: Any, max_depth: int, *, strings: bool) -> None:
                 raise _unstorable(loc, why)
 
 
-def check_text(body: bytes) -> None:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("the body is not UTF-8", errors=[field_error(["body"], "not UTF-8")]) from exc
+# A text body without a declared charset is read as UTF-8, else as GB18030: what Excel on a
+# Chinese-language Windows saves as "CSV (逗号分隔)" (issue 17), and a superset of GBK.
+_TEXT_FALLBACK = ("utf-8", "gb18030")
+
+
+def _decode_text(body: bytes, charset: str | None) -> str | None:
+    for encoding in (charset,) if charset else _TEXT_FALLBACK:
+        try:
+            return body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+def check_text(body: bytes, charset: str | None = None) -> None:
+    """No NUL bytes in a text body. Its encoding is the route's to judge (a CSV upload answers 422
+    naming the charset it expected); text that no known charset decodes reaches no database."""
+    text = _decode_text(body, charset)
+    if text is None:
+        return
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise InvalidInput(
@@ -167,7 +182,7 @@ class InputGuard:
             elif kind == "form":
                 check_pairs(body, "body")
             else:
-                check_text(body)
+                check_text(body, self._charset(scope))
         except Problem as problem:
             await problem_response(problem)(scope, receive, send)
             return
@@ -190,6 +205,17 @@ class InputGuard:
             return "form"
         if ctype.startswith("text/"):
             return "text"
+        return None
+
+    @staticmethod
+    def _charset(scope: Scope) -> str | None:
+        for k, v in scope.get("headers") or ():
+            if k == b"content-type":
+                header: str = bytes(v).decode("latin-1")
+                for param in header.split(";")[1:]:
+                    name, _, value = param.partition("=")
+                    if name.strip().lower() == "charset" and value.strip():
+                        return str(value.strip().strip('"').lower())
         return None
 
     @staticmethod

@@ -163,7 +163,8 @@ async def test_refusals_and_an_absent_service_read_as_pages(page, test_db, signi
     slow = await page.post("/verify?lang=en", data={"number": "SLOW", "name": "王小明"})
     assert slow.status_code == 429 and slow.headers["retry-after"] == "7"
     assert "Too many checks; please try again in 7 s." in slow.text
-    app = create_app(gateway_settings(test_db, signing_key, "http://127.0.0.1:9"))
+    # In memory: the page fixture's rolled-back transaction still holds this address's PostgreSQL bucket row.
+    app = create_app(gateway_settings(test_db, signing_key, "http://127.0.0.1:9", rate_limit_store="memory"))
     async with app_client(app, test_db.engine("gateway"), signing_key) as client:
         down = await client.post("/verify", data={"number": NUMBER, "name": "王小明"})
     await app.state.upstreams.close()
