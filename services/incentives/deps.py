@@ -1,0 +1,26 @@
+"""What routes need besides the session: the clients of assessment and the catalogue, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .clients import AssessmentClient, CatalogueClient
+from .settings import IncentivesSettings
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: IncentivesSettings
+    assessment: AssessmentClient
+    catalogue: CatalogueClient
+
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.incentives
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
