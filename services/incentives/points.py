@@ -8,7 +8,7 @@ request declares the other items; nothing it says about certificates is believed
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -127,6 +127,7 @@ async def _store(
         requested_by=principal.sub,
         org=principal.org if principal.is_university else None,
         rerun_of=rerun_of,
+        created_at=datetime.now(UTC),  # the instant, not the transaction's start: newest-first stays exact
     )
     session.add(row)
     await session.flush()

@@ -230,6 +230,7 @@ async def submit_claim(
         reasons=[r.model_dump() for r in reasons],
         org=principal.org if principal.is_university else None,
         requested_by=principal.sub,
+        created_at=datetime.now(UTC),
     )
     session.add(row)
     await session.flush()
