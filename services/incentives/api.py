@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
@@ -64,8 +64,13 @@ async def publish_ruleset(ruleset_id: uuid.UUID, session: SessionDep, _: Admin) 
 
 
 @router.post("/points/evaluate", response_model=EvaluationRead, summary="Points under the rule set in force; stored")
-async def evaluate(data: EvaluateIn, session: SessionDep, principal: Evaluator, ctx: ContextDep) -> EvaluationRead:
-    return await points.evaluate(session, ctx, principal=principal, data=data)
+async def evaluate(
+    data: EvaluateIn, session: SessionDep, principal: Evaluator, ctx: ContextDep, response: Response
+) -> EvaluationRead:
+    waited = points.Waited()
+    answer = await points.evaluate(session, ctx, principal=principal, data=data, waited=waited)
+    response.headers["Server-Timing"] = waited.header()  # time spent on assessment and the catalogue
+    return answer
 
 
 @router.post("/points/simulate", response_model=EvaluationRead, summary="As evaluate, with hypothetical certificates")
