@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.auth import Principal
 from services.kit.feed import emit
 from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
-from services.kit.problems import NotFound
+from services.kit.problems import Conflict, NotFound
 
 from . import engine
 from .deps import Context
@@ -29,6 +29,11 @@ from .rulesets import ruleset_in_force
 from .schemas import EvaluateIn, EvaluationRead, HypotheticalCertificate, ItemChange, LineItemRead, RerunRead
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class RuleSetOutdated(Conflict):
+    type_ = "ruleset-outdated"
+    title = "The rule set in force has a shape the engine does not know"
 
 
 class EvaluationNotFound(NotFound):
@@ -120,6 +125,8 @@ async def _score(
 ) -> tuple[RuleSet, date, engine.Score]:
     as_of = data.as_of or today()
     ruleset = await ruleset_in_force(session, scheme=data.scheme, on=as_of)
+    if not isinstance(ruleset.rules.get("items"), list):  # published before rule sets were schema-checked
+        raise RuleSetOutdated(f"rule set {ruleset.id} predates the engine; publish a current version")
     engine.validate_declared(ruleset.rules, data.declared)
     await session.commit()  # no transaction is held open across the calls to other services
     facts = await certificate_facts(ctx, data.learner_id, as_of, hypothetical, waited or Waited())

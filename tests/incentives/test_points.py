@@ -2,6 +2,7 @@
 
 import copy
 import json
+from datetime import date
 from pathlib import Path
 
 DATA = Path(__file__).parents[2] / "services/incentives/data"
@@ -174,3 +175,25 @@ async def test_tenancy(loaded, tokens):
         f"/v1/points/evaluations/{mine['id']}/rerun", headers=tokens.headers("university", org="u-b")
     )
     assert rerun.status_code == 404
+
+
+async def test_a_rule_set_of_the_old_shape_is_a_409_not_a_500(client, tokens):
+    from services.incentives.models import RuleSet
+
+    async with client.app.state.sessionmaker() as session:
+        session.add(
+            RuleSet(
+                scheme="settlement_points",
+                version=1,
+                title="old",
+                status="published",
+                effective_from=date(2024, 6, 1),
+                rules={"threshold": 72, "degree": {"master": 24}},
+                source="default",
+            )
+        )
+        await session.commit()
+    r = await client.post(
+        "/v1/points/evaluate", json={"learner_id": "lrn_a", "declared": {}}, headers=tokens.headers("admin")
+    )
+    assert r.status_code == 409 and r.json()["type"].endswith("/ruleset-outdated")
