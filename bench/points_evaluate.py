@@ -114,7 +114,11 @@ async def _drive(
 
         async def worker() -> None:
             while not queue.empty():
-                answers.append(await call(client, queue.get_nowait()))
+                i = queue.get_nowait()
+                try:
+                    answers.append(await call(client, i))
+                except httpx.TransportError as exc:  # counted as a failure, not the end of the run
+                    answers.append(httpx.Response(599, json={"detail": type(exc).__name__}, request=exc.request))
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -147,7 +151,9 @@ async def run(plat: Platform, learners: int, concurrency: int) -> None:
     for a in answers:
         for name, ms in TIMING.findall(a.headers.get("server-timing", "")):
             waited[name] = waited.get(name, 0.0) + float(ms) / 1000
-    busy = sum(a.elapsed.total_seconds() for a in answers)  # summed client-side latency of every evaluation
+    busy = sum(
+        a.elapsed.total_seconds() for a in answers if a.status_code != 599
+    )  # summed client-side latency of every evaluation
     points = {a.json()["total"] for a in answers[:100] if a.status_code == 200}
     eval_rate, base_rate = learners / eval_s, base_n / base_s
     print(
