@@ -37,7 +37,7 @@ def parts(learner_id: str) -> dict[str, tuple[str, str, str | None]]:
         "certificates": ("assessment", f"/v1/certificates?learner_id={learner_id}&limit=500", "items"),
         # The transcript carries the account's balance and counts and, per programme, the conversions.
         "credit": ("credit-bank", f"/v1/accounts/{learner_id}/transcript", None),
-        "points": ("incentives", f"/v1/points/evaluations?learner_id={learner_id}&limit=50", "items"),
+        "points": ("incentives", f"/v1/points/evaluations?learner_id={learner_id}&limit=1", "items"),
         "subsidy_claims": ("incentives", f"/v1/subsidy-claims?learner_id={learner_id}&limit=500", "items"),
     }
 

@@ -3,17 +3,42 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
 from services.kit.db import SessionDep
+from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import rulesets
-from .schemas import RuleSetCreate, RuleSetRead, Scheme
+from . import performance, points, rulesets, subsidies
+from .deps import ContextDep
+from .schemas import (
+    AllocationIn,
+    AllocationRead,
+    ClaimIn,
+    ClaimRead,
+    DecisionIn,
+    EvaluateIn,
+    EvaluationRead,
+    PerformanceRead,
+    RankingRead,
+    RerunRead,
+    RuleSetCreate,
+    RuleSetRead,
+    Scheme,
+    SimulateIn,
+)
 
 router = APIRouter(prefix="/v1", tags=["incentives"])
 Admin = Annotated[Principal, require_roles("admin")]
+Evaluator = Annotated[Principal, require_roles("student", "university", "admin")]
+Reader = Annotated[Principal, require_roles("student", "university", "admin", "platform")]
+Claimant = Annotated[Principal, require_roles("student", "university")]
+AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
+AdminOrPlatform = Annotated[Principal, require_roles("admin", "platform")]
+LearnerQuery = Annotated[str, Query(min_length=1, max_length=64)]
+Year = Annotated[int, Query(ge=2000, le=2100)]
 
 
 @router.get("/rulesets", response_model=Page[RuleSetRead])
@@ -36,3 +61,86 @@ async def create_ruleset(data: RuleSetCreate, session: SessionDep, _: Admin) -> 
 @router.post("/rulesets/{ruleset_id}/publish", response_model=RuleSetRead)
 async def publish_ruleset(ruleset_id: uuid.UUID, session: SessionDep, _: Admin) -> RuleSetRead:
     return await rulesets.publish_ruleset(session, ruleset_id=ruleset_id)
+
+
+@router.post("/points/evaluate", response_model=EvaluationRead, summary="Points under the rule set in force; stored")
+async def evaluate(
+    data: EvaluateIn, session: SessionDep, principal: Evaluator, ctx: ContextDep, response: Response
+) -> EvaluationRead:
+    waited = points.Waited()
+    answer = await points.evaluate(session, ctx, principal=principal, data=data, waited=waited)
+    response.headers["Server-Timing"] = waited.header()  # time spent on assessment and the catalogue
+    return answer
+
+
+@router.post("/points/simulate", response_model=EvaluationRead, summary="As evaluate, with hypothetical certificates")
+async def simulate(data: SimulateIn, session: SessionDep, principal: Evaluator, ctx: ContextDep) -> EvaluationRead:
+    return await points.simulate(
+        session, ctx, principal=principal, data=data, hypothetical=data.hypothetical_certificates
+    )
+
+
+@router.get("/points/evaluations", response_model=Page[EvaluationRead])
+async def list_evaluations(
+    session: SessionDep, principal: Reader, page: PageDep, learner_id: LearnerQuery
+) -> Page[EvaluationRead]:
+    return await points.list_evaluations(session, principal=principal, learner_id=learner_id, page=page)
+
+
+@router.post("/points/evaluations/{evaluation_id}/rerun", response_model=RerunRead)
+async def rerun(evaluation_id: uuid.UUID, session: SessionDep, principal: Evaluator, ctx: ContextDep) -> RerunRead:
+    return await points.rerun(session, ctx, principal=principal, evaluation_id=evaluation_id)
+
+
+@router.post("/subsidy-claims", response_model=ClaimRead, status_code=201)
+async def submit_claim(
+    data: ClaimIn, session: SessionDep, principal: Claimant, ctx: ContextDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    status, body = await subsidies.submit_claim(
+        session, ctx, principal=principal, data=data, idempotency_key=idempotency_key
+    )
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/subsidy-claims", response_model=Page[ClaimRead])
+async def list_claims(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    learner_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> Page[ClaimRead]:
+    return await subsidies.list_claims(session, principal=principal, learner_id=learner_id, page=page)
+
+
+@router.get("/subsidy-claims/{claim_id}", response_model=ClaimRead)
+async def get_claim(claim_id: uuid.UUID, session: SessionDep, principal: Reader) -> ClaimRead:
+    return await subsidies.get_claim(session, principal=principal, claim_id=claim_id)
+
+
+@router.post("/subsidy-claims/{claim_id}/decision", response_model=ClaimRead)
+async def decide_claim(claim_id: uuid.UUID, data: DecisionIn, session: SessionDep, principal: Admin) -> ClaimRead:
+    return await subsidies.decide(session, principal=principal, claim_id=claim_id, data=data)
+
+
+@router.get("/universities/{org}/performance", response_model=PerformanceRead)
+async def university_performance(
+    org: str, year: Year, session: SessionDep, principal: AdminOrUniversity
+) -> PerformanceRead:
+    return await performance.university(session, principal=principal, org=org, year=year)
+
+
+@router.get("/performance/rankings", response_model=RankingRead)
+async def performance_rankings(year: Year, session: SessionDep, _: AdminOrPlatform) -> RankingRead:
+    return await performance.rankings(session, year=year)
+
+
+@router.post("/performance/allocations", response_model=AllocationRead, status_code=201)
+async def allocate(data: AllocationIn, session: SessionDep, principal: Admin) -> AllocationRead:
+    return await performance.allocate(session, principal=principal, data=data)
+
+
+@router.get("/performance/allocations", response_model=list[AllocationRead])
+async def list_allocations(
+    session: SessionDep, _: AdminOrPlatform, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+) -> list[AllocationRead]:
+    return await performance.list_allocations(session, year=year)

@@ -1,4 +1,4 @@
-"""What routes need besides the session and the principal: the incentives service's settings (add clients here)."""
+"""What routes need besides the session: the clients of assessment and the catalogue, settings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from services.kit.context import context_of
 
+from .clients import AssessmentClient, CatalogueClient
 from .settings import IncentivesSettings
 
 NAME = "incentives"
@@ -17,6 +18,8 @@ NAME = "incentives"
 @dataclass(frozen=True)
 class Context:
     settings: IncentivesSettings
+    assessment: AssessmentClient
+    catalogue: CatalogueClient
 
 
 def get_context(request: Request) -> Context:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, DateTime, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -45,3 +57,110 @@ class RuleSet(IncentivesTable, table=True):
         default=None, sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()}
     )
     published_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+def _created_at() -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()})
+
+
+class Evaluation(IncentivesTable, table=True):
+    """One stored points evaluation: what was declared, the rule set, and the line items that fired."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_learner_created", "learner_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    learner_id: str = Field(max_length=64)
+    scheme: str = Field(max_length=40)
+    ruleset_id: uuid.UUID
+    ruleset_version: int
+    as_of: date
+    declared: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    total: int
+    threshold: int
+    passes: bool
+    items: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    requested_by: str = Field(max_length=200)
+    org: str | None = Field(default=None, max_length=100, description="the university that asked, if one did")
+    rerun_of: uuid.UUID | None = None
+    created_at: datetime | None = _created_at()
+
+
+class SubsidyClaim(IncentivesTable, table=True):
+    """A skill-subsidy claim: eligibility reasons, the exact amount, the admin's one decision."""
+
+    __tablename__ = "subsidy_claims"
+    __table_args__ = (
+        Index("ix_subsidy_claims_learner", "learner_id", "occupation_code", "level"),
+        Index("ix_subsidy_claims_certificate", "certificate_number"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    learner_id: str = Field(max_length=64)
+    certificate_number: str = Field(max_length=40)
+    occupation_code: str = Field(max_length=20)
+    level: int
+    issued_on: date
+    claimed_on: date
+    ruleset_id: uuid.UUID
+    status: str = Field(max_length=12)
+    amount: Decimal | None = Field(default=None, sa_type=Numeric(12, 2))
+    in_catalogue: bool = False
+    edition_id: str | None = Field(default=None, max_length=64)
+    reasons: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    recovery_due: bool = False
+    org: str | None = Field(default=None, max_length=100)
+    requested_by: str = Field(max_length=200)
+    decided_by: str | None = Field(default=None, max_length=200)
+    decision_reason: str | None = Field(default=None, max_length=500)
+    decided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime | None = _created_at()
+
+
+class CertificateFact(IncentivesTable, table=True):
+    """Assessment's certificates as read from its feed: the base of university performance."""
+
+    __tablename__ = "certificate_facts"
+
+    number: str = Field(primary_key=True, max_length=40)
+    learner_id: str = Field(max_length=64)
+    university_org: str | None = Field(default=None, max_length=100, index=True)
+    body_kind: str = Field(max_length=1)
+    occupation_code: str = Field(max_length=20)
+    level: int
+    issued_on: date
+    in_catalogue: bool
+    status: str = Field(max_length=12)
+
+
+class Allocation(IncentivesTable, table=True):
+    """A performance budget pool split among universities in fen; the lines add up to the pool."""
+
+    __tablename__ = "allocations"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    year: int = Field(index=True)
+    pool: Decimal = Field(sa_type=Numeric(14, 2))
+    ruleset_id: uuid.UUID
+    lines: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    created_by: str = Field(max_length=200)
+    created_at: datetime | None = _created_at()
+
+
+class FeedCursor(IncentivesTable, table=True):
+    """Where this service is in another service's feed (durable across restarts)."""
+
+    __tablename__ = "feed_cursors"
+
+    feed: str = Field(primary_key=True, max_length=40)
+    cursor: str | None = Field(default=None, max_length=64)
+    updated_at: datetime | None = _created_at()
+
+
+applied_feed_events_table = Table(
+    "applied_feed_events",
+    metadata,
+    Column("feed", String(40), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    PrimaryKeyConstraint("feed", "event_id"),
+)

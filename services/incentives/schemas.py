@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Scheme = Literal["settlement_points", "residence_points", "skill_subsidy", "university_performance"]
 
@@ -22,3 +23,167 @@ class RuleSetRead(RuleSetCreate):
     version: int
     status: Literal["draft", "published"]
     published_at: datetime | None
+
+
+PointsScheme = Literal["settlement_points", "residence_points"]
+LearnerId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class EvaluateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    learner_id: LearnerId
+    scheme: PointsScheme = "settlement_points"
+    as_of: date | None = Field(default=None, description="default today (Asia/Shanghai)")
+    declared: dict[str, Any] = Field(
+        default_factory=dict,
+        description="declared items (API.md vocabulary); skill certificates are never declared",
+        json_schema_extra={"maxProperties": 50},
+    )
+
+
+class HypotheticalCertificate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    occupation_code: Annotated[str, StringConstraints(pattern=r"^[1-8]-\d{2}-\d{2}-\d{2}$")]
+    level: int = Field(ge=1, le=5)
+    work_type: Annotated[str, StringConstraints(max_length=100)] | None = None
+    issued_on: date | None = Field(default=None, description="default: the evaluation date")
+
+
+class SimulateIn(EvaluateIn):
+    hypothetical_certificates: list[HypotheticalCertificate] = Field(default_factory=list, max_length=20)
+
+
+class LineItemRead(BaseModel):
+    item: str
+    points: int
+    rule: str
+    evidence: dict[str, Any]
+
+
+class EvaluationRead(BaseModel):
+    id: uuid.UUID | None = Field(description="null for a simulation (nothing is stored)")
+    learner_id: str
+    scheme: str
+    as_of: date
+    total: int
+    threshold: int
+    passes: bool
+    ruleset_id: uuid.UUID
+    ruleset_version: int
+    items: list[LineItemRead]
+    declared: dict[str, Any]
+    rerun_of: uuid.UUID | None = None
+    created_at: datetime | None = None
+
+
+class ItemChange(BaseModel):
+    item: str
+    before: int
+    after: int
+    change: Literal["added", "removed", "changed", "unchanged"]
+
+
+class RerunRead(BaseModel):
+    previous: EvaluationRead
+    current: EvaluationRead
+    total_change: int
+    changes: list[ItemChange]
+
+
+ClaimStatus = Literal["ineligible", "pending", "held", "approved", "rejected", "cancelled"]
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    learner_id: LearnerId
+    certificate_number: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    graduation_year: int | None = Field(
+        default=None,
+        ge=1990,
+        le=2100,
+        description="the learner's graduation year; assessment does not share it with services, so the claim "
+        "carries it (a Y-kind certificate implies it: an employer body certifies only its graduating-year students)",
+    )
+
+
+class ClaimReason(BaseModel):
+    code: str
+    message: str
+
+
+class ClaimRead(BaseModel):
+    claim_id: uuid.UUID
+    learner_id: str
+    certificate_number: str
+    occupation_code: str
+    level: int
+    issued_on: date
+    claimed_on: date
+    status: ClaimStatus
+    amount: Decimal | None
+    in_catalogue: bool
+    edition_id: str | None
+    reasons: list[ClaimReason]
+    recovery_due: bool
+    ruleset_id: uuid.UUID
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class Indicators(BaseModel):
+    certified_learners: Decimal
+    high_skill_share: Decimal
+    catalogue_certificates: Decimal
+    employer_assessments: Decimal
+    social_assessments: Decimal
+    credit_conversions: Decimal
+    growth: Decimal
+
+
+class PerformanceRead(BaseModel):
+    university_org: str
+    year: int
+    indicators: Indicators
+    score: Decimal
+    rank: int
+    ruleset_id: uuid.UUID
+
+
+class RankingRead(BaseModel):
+    year: int
+    ruleset_id: uuid.UUID
+    items: list[PerformanceRead]
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    pool: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="yuan")
+
+
+class AllocationLine(BaseModel):
+    university_org: str
+    score: Decimal
+    rank: int
+    amount: Decimal
+    amount_fen: int
+
+
+class AllocationRead(BaseModel):
+    id: uuid.UUID
+    year: int
+    pool: Decimal
+    ruleset_id: uuid.UUID
+    lines: list[AllocationLine]
+    created_at: datetime | None = None

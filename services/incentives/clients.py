@@ -1,0 +1,158 @@
+"""Assessment and the catalogue as incentives needs them, called with this service's own token.
+
+Certificates: one call per learner (a page of up to 500). Catalogue status: one ``POST /v1/lookups``
+for every certificate of an evaluation or a batch of evaluations, answers cached briefly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.kit.http import ServiceClient
+from services.kit.problems import NotFound, UpstreamUnavailable
+
+
+class CertificateNotFound(NotFound):
+    type_ = "certificate-not-found"
+    title = "Certificate not found"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    number: str
+    learner_id: str
+    occupation_code: str
+    work_type: str | None
+    level: int
+    issued_on: date
+    status: str
+
+
+@dataclass(frozen=True)
+class CatalogueAnswer:
+    in_catalogue: bool
+    edition_id: str | None
+
+
+LookupKey = tuple[str, int, date, str | None]
+
+
+def _certificate(body: dict[str, Any]) -> Certificate:
+    return Certificate(
+        number=str(body["number"]),
+        learner_id=str(body["learner_id"]),
+        occupation_code=str(body["occupation_code"]),
+        work_type=body.get("work_type"),
+        level=int(body["level"]),
+        issued_on=date.fromisoformat(str(body["issued_on"])),
+        status=str(body["status"]),
+    )
+
+
+class AssessmentClient:
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+        self.wait_s = 0.0  # time spent waiting on assessment, for the benchmark's share
+
+    async def certificates(self, learner_id: str) -> list[Certificate]:
+        """Every certificate of a learner (all statuses), following the pages."""
+        out: list[Certificate] = []
+        cursor: str | None = None
+        started = time.perf_counter()
+        try:
+            while True:
+                params = {"learner_id": learner_id, "limit": 500, **({"cursor": cursor} if cursor else {})}
+                resp = await self._client.get("/v1/certificates", params=params)
+                if resp.status_code != 200:
+                    raise UpstreamUnavailable(f"assessment certificates answered {resp.status_code}")
+                body = resp.json()
+                out += [_certificate(c) for c in body["items"]]
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    return out
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamUnavailable("assessment gave a malformed certificate list") from exc
+        finally:
+            self.wait_s += time.perf_counter() - started
+
+    async def certificate(self, number: str) -> Certificate:
+        started = time.perf_counter()
+        try:
+            resp = await self._client.get(f"/v1/certificates/{number}")
+        finally:
+            self.wait_s += time.perf_counter() - started
+        if resp.status_code == 404:
+            raise CertificateNotFound(f"no certificate {number}")
+        if resp.status_code != 200:
+            raise UpstreamUnavailable(f"assessment certificate answered {resp.status_code}")
+        try:
+            return _certificate(resp.json())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamUnavailable("assessment gave a malformed certificate") from exc
+
+    async def events(self, after: str | None, limit: int) -> tuple[int, dict[str, Any]]:
+        resp = await self._client.get("/v1/events", params={"limit": limit, **({"after": after} if after else {})})
+        return resp.status_code, resp.json() if resp.status_code == 200 else {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class CatalogueClient:
+    """``POST /v1/lookups``: was an occupation at a level in the catalogue edition in force on a date."""
+
+    def __init__(self, client: ServiceClient, *, cache_ttl_s: float = 60.0) -> None:
+        self._client = client
+        self._ttl = cache_ttl_s
+        self._cache: dict[LookupKey, tuple[CatalogueAnswer, float]] = {}
+        self.wait_s = 0.0
+
+    async def lookup(self, keys: list[LookupKey]) -> dict[LookupKey, CatalogueAnswer]:
+        now = time.monotonic()
+        out: dict[LookupKey, CatalogueAnswer] = {}
+        missing: list[LookupKey] = []
+        for key in dict.fromkeys(keys):
+            hit = self._cache.get(key)
+            if hit is not None and hit[1] > now:
+                out[key] = hit[0]
+            else:
+                missing.append(key)
+        for start in range(0, len(missing), 10_000):
+            chunk = missing[start : start + 10_000]
+            for key, answer in zip(chunk, await self._ask(chunk), strict=True):
+                out[key] = answer
+                self._cache[key] = (answer, now + self._ttl)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        return out
+
+    async def _ask(self, keys: list[LookupKey]) -> list[CatalogueAnswer]:
+        queries = [
+            {"occupation_code": c, "level": lv, "as_of": d.isoformat(), "work_type": wt} for c, lv, d, wt in keys
+        ]
+        started = time.perf_counter()
+        try:
+            resp = await self._client.post("/v1/lookups", json={"queries": queries})
+        finally:
+            self.wait_s += time.perf_counter() - started
+        if resp.status_code != 200:
+            raise UpstreamUnavailable(f"catalogue lookups answered {resp.status_code}")
+        try:
+            results = resp.json()["results"]
+            if len(results) != len(keys):
+                raise ValueError("answer count differs from query count")
+            return [
+                CatalogueAnswer(
+                    in_catalogue=bool(r.get("in_catalogue")),
+                    edition_id=str(r["edition_id"]) if r.get("edition_id") else None,
+                )
+                for r in results
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamUnavailable("catalogue lookups gave a malformed answer") from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,179 @@
+"""Assessment's feed, read with a durable cursor and applied exactly once.
+
+Each page is applied in one transaction together with the cursor; an event id already in
+``applied_feed_events`` is skipped, so a page read twice never acts twice. Certificates are kept
+as facts for university performance; status changes act on subsidy claims (DOMAIN.md §6):
+a revoked certificate cancels a pending (or held) claim and flags an approved one for recovery;
+a suspended one holds a pending claim; a reinstated one releases a held claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.kit.feed import emit_many
+from services.kit.problems import UpstreamUnavailable
+
+from .clients import AssessmentClient
+from .models import SCHEMA, CertificateFact, FeedCursor, SubsidyClaim
+
+log = logging.getLogger("skillpass.incentives.feed_sync")
+FEED = "assessment"
+PREFIX = "assessment.certificate."
+_CLAIM = text(f"""INSERT INTO {SCHEMA}.applied_feed_events (feed, event_id)
+SELECT :feed, unnest(CAST(:ids AS bigint[])) ON CONFLICT DO NOTHING RETURNING event_id""")
+# verb → {claim status before: (status after, recovery flag, our event verb)}
+CLAIM_EFFECTS: dict[str, dict[str, tuple[str, bool, str]]] = {
+    "revoked": {
+        "pending": ("cancelled", False, "cancelled"),
+        "held": ("cancelled", False, "cancelled"),
+        "approved": ("approved", True, "recovery_due"),
+    },
+    "suspended": {"pending": ("held", False, "held")},
+    "reinstated": {"held": ("pending", False, "released")},
+}
+
+
+@dataclass
+class SyncResult:
+    pages: int = 0
+    events: int = 0
+    applied: int = 0
+    cursor: str | None = None
+
+
+def _fact(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "number": str(data["number"]),
+        "learner_id": str(data["learner_id"]),
+        "university_org": data.get("university_org"),
+        "body_kind": str(data["number"])[:1],
+        "occupation_code": str(data["occupation_code"]),
+        "level": int(data["level"]),
+        "issued_on": date.fromisoformat(str(data["issued_on"])),
+        "in_catalogue": bool(data.get("in_catalogue_on_issue")),
+        "status": str(data.get("status") or "valid"),
+    }
+
+
+async def _apply_claims(session: AsyncSession, number: str, verb: str) -> list[tuple[str, str, dict[str, Any]]]:
+    effects = CLAIM_EFFECTS.get(verb, {})
+    if not effects:
+        return []
+    rows = (
+        await session.exec(
+            select(SubsidyClaim)
+            .where(SubsidyClaim.certificate_number == number, col(SubsidyClaim.status).in_(list(effects)))
+            .with_for_update()
+        )
+    ).all()
+    out = []
+    for row in rows:
+        if row.recovery_due and verb == "revoked" and row.status == "approved":
+            continue
+        status, recovery, our_verb = effects[row.status]
+        row.status, row.recovery_due = status, row.recovery_due or recovery
+        session.add(row)
+        out.append(
+            (
+                f"incentives.subsidy_claim.{our_verb}",
+                f"subsidy_claim:{row.id}",
+                {
+                    "claim_id": str(row.id),
+                    "certificate_number": number,
+                    "status": status,
+                    "recovery_due": row.recovery_due,
+                },
+            )
+        )
+    return out
+
+
+async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> int:
+    relevant = [e for e in events if str(e.get("type", "")).startswith(PREFIX) and isinstance(e.get("id"), int)]
+    if not relevant:
+        return 0
+    fresh = {r.event_id for r in (await session.execute(_CLAIM, {"feed": FEED, "ids": [e["id"] for e in relevant]}))}
+    ours: list[tuple[str, str, dict[str, Any]]] = []
+    applied = 0
+    for event in relevant:
+        if event["id"] not in fresh:
+            continue
+        verb, data = str(event["type"])[len(PREFIX) :], event.get("data") or {}
+        try:
+            fact = _fact(data)
+        except (KeyError, TypeError, ValueError):
+            log.warning("assessment event %s has no usable certificate; skipped", event["id"])
+            continue
+        stmt = insert(CertificateFact).values(**fact)
+        await session.execute(stmt.on_conflict_do_update(index_elements=["number"], set_={"status": fact["status"]}))
+        ours += await _apply_claims(session, fact["number"], verb)
+        applied += 1
+    await session.flush()
+    await emit_many(session, SCHEMA, ours)
+    return applied
+
+
+async def sync_assessment_feed(
+    session: AsyncSession, client: AssessmentClient, *, page_size: int = 500, max_pages: int = 1000
+) -> SyncResult:
+    """Follows assessment's feed from the stored cursor to its end, one committed page at a time."""
+    row = await session.get(FeedCursor, FEED)
+    cursor = row.cursor if row else None
+    await session.commit()  # no transaction is held open across the HTTP call
+    result = SyncResult(cursor=cursor)
+    relisted = False
+    while result.pages < max_pages:
+        status, body = await client.events(cursor, page_size)
+        if status == 410 and not relisted:
+            log.warning("assessment feed cursor %s is past the kept history; re-listing", cursor)
+            cursor, relisted = None, True
+            continue
+        if status != 200:
+            raise UpstreamUnavailable(f"assessment feed answered {status}")
+        events: list[dict[str, Any]] = body.get("events") or []
+        next_cursor = body.get("next_cursor") or cursor
+        result.applied += await apply_page(session, events)
+        stored = await session.get(FeedCursor, FEED)
+        if stored is None:
+            session.add(FeedCursor(feed=FEED, cursor=next_cursor))
+        else:
+            stored.cursor = next_cursor
+            session.add(stored)
+        await session.commit()
+        result.pages += 1
+        result.events += len(events)
+        result.cursor = cursor = next_cursor
+        if not events:
+            break
+    return result
+
+
+async def poll_forever(app: FastAPI, client: AssessmentClient, interval_s: float, page_size: int) -> None:
+    """The background poller: a failure is logged and retried at the next tick, never fatal."""
+    while True:
+        try:
+            async with app.state.sessionmaker() as session:
+                await sync_assessment_feed(session, client, page_size=page_size)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a poller must survive any upstream or database hiccup
+            log.warning("assessment feed sync failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval_s)
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

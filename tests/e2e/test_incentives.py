@@ -1,0 +1,120 @@
+"""End to end: points and a subsidy claim on the real processes; incentives asks assessment and the
+catalogue with its own service token, and reads assessment's feed for a revocation."""
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import httpx
+
+from services.kit.auth import mint_token
+from tests.e2e.test_platform import AUDIENCE, ISSUER, platform  # noqa: F401 (the module's own platform)
+
+DATA = Path(__file__).parents[2] / "services/incentives/data"
+
+
+def bearer(key, **claims):
+    return {"Authorization": "Bearer " + mint_token(key, issuer=ISSUER, audience=AUDIENCE, **claims)}
+
+
+async def _certificate(client, admin, univ, n):
+    from tests.assessment.asm_support import make_id_number, make_uscc
+
+    body = (
+        await client.post(
+            "/api/assessment/v1/bodies",
+            headers=admin,
+            json={
+                "name": "E2E 激励大学",
+                "uscc": make_uscc(515151),
+                "kind": "employer",
+                "university_org": "univ-inc",
+                "district": "闵行区",
+            },
+        )
+    ).json()
+    await client.post(
+        f"/api/assessment/v1/bodies/{body['id']}/filings",
+        headers=admin,
+        json={
+            "filing_no": "E2E-INC-1",
+            "scope": [{"occupation_code": "6-25-02-05", "levels": [3]}],
+            "valid_from": "2026-01-01",
+            "valid_to": "2027-12-31",
+        },
+    )
+    record = {
+        "external_id": "inc-1",
+        "occupation_code": "6-25-02-05",
+        "level": 3,
+        "exam_date": "2026-11-20",
+        "theory_score": 80,
+        "practical_score": 85,
+        "candidate": {
+            "id_number": make_id_number(n),
+            "name": "韩梅梅",
+            "student_no": f"S{n}",
+            "school_org": "univ-inc",
+            "graduation_year": 2027,
+            "major": "微电子",
+        },
+    }
+    batch = await client.post(
+        "/api/assessment/v1/batches", headers=univ, json={"body_id": body["id"], "mode": "partial", "records": [record]}
+    )
+    assert batch.status_code == 201, batch.text
+    return batch.json()["rows"][0]["certificate_number"], make_id_number(n)
+
+
+async def test_points_and_a_subsidy_claim_from_real_evidence(platform):  # noqa: F811
+    from services.kit.pii import learner_id
+
+    key, gw = platform["key"], platform["urls"]["gateway"]
+    admin = bearer(key, sub="a", role="admin")
+    univ = bearer(key, sub="sis", role="university", org="univ-inc")
+    async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
+        for scheme in ("settlement_points", "skill_subsidy"):
+            doc = json.loads((DATA / f"{scheme}.json").read_text(encoding="utf-8"))
+            created = await client.post("/api/incentives/v1/rulesets", headers=admin, json=doc)
+            assert created.status_code == 201, created.text
+            await client.post(f"/api/incentives/v1/rulesets/{created.json()['id']}/publish", headers=admin)
+        number, id_number = await _certificate(client, admin, univ, 77)
+        me = learner_id(id_number, platform["dev"].learner_id_key)
+        student = bearer(key, sub=me, role="student")
+
+        r = await client.post(
+            "/api/incentives/v1/points/evaluate",
+            headers=student,
+            json={"learner_id": me, "declared": {"degree": "master", "school_tier": 1}},
+        )
+        assert r.status_code == 200, r.text
+        item = next(i for i in r.json()["items"] if i["item"] == "skill_certificate")
+        evidence = item["evidence"]["certificates"][0]
+        assert (item["points"], evidence["number"], evidence["in_catalogue"]) == (5, number, True)  # 3 × 1.5 → 5
+        assert evidence["edition_id"] and r.json()["total"] == 24 + 15 + 5
+
+        claim = await client.post(
+            "/api/incentives/v1/subsidy-claims",
+            headers={**student, "Idempotency-Key": "e2e-claim-1"},
+            json={"learner_id": me, "certificate_number": number},
+        )
+        assert claim.status_code == 201, claim.text
+        assert (claim.json()["status"], claim.json()["amount"]) == ("pending", "2400.00")
+
+        summary = (await client.get("/api/me/summary", headers=student)).json()
+        assert "points" not in summary["unavailable"] and "subsidy_claims" not in summary["unavailable"]
+        assert [e["total"] for e in summary["points"]] == [44]
+        assert [c["certificate_number"] for c in summary["subsidy_claims"]] == [number]
+
+        revoked = await client.post(
+            f"/api/assessment/v1/certificates/{number}/revoke", headers=admin, json={"reason": "e2e fraud"}
+        )
+        assert revoked.status_code == 200, revoked.text
+        deadline = time.monotonic() + 20
+        while True:  # incentives' poller reads assessment's feed with its own service token
+            claims = (await client.get("/api/incentives/v1/subsidy-claims", headers=student)).json()["items"]
+            if claims[0]["status"] == "cancelled" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert claims[0]["status"] == "cancelled"
