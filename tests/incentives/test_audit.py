@@ -4,10 +4,10 @@ after; readable by admins only; append-only (kit/audit.py, one table per service
 import pytest
 from sqlalchemy import text
 
-from tests.incentives.test_rulesets import RULESET, client  # noqa: F401
+from tests.incentives.test_rulesets import RULESET
 
 
-async def test_admin_changes_are_audited_with_before_and_after(client, tokens):  # noqa: F811
+async def test_admin_changes_are_audited_with_before_and_after(client, tokens):
     admin = {**tokens.headers("admin", sub="adm-1"), "X-Request-ID": "audit-rid"}
     created = (await client.post("/v1/rulesets", json=RULESET, headers=admin)).json()
     await client.post(f"/v1/rulesets/{created['id']}/publish", headers=admin)
@@ -24,21 +24,21 @@ async def test_admin_changes_are_audited_with_before_and_after(client, tokens): 
 
 
 @pytest.mark.parametrize("role", ["university", "student", "platform", "service"])
-async def test_only_admins_read_the_audit_log(client, tokens, role):  # noqa: F811
+async def test_only_admins_read_the_audit_log(client, tokens, role):
     r = await client.get(
         "/v1/audit", headers=tokens.headers(role, org="u") if role == "university" else tokens.headers(role)
     )
     assert r.status_code == 403
 
 
-async def test_reads_and_other_roles_leave_no_entry(client, tokens):  # noqa: F811
+async def test_reads_and_other_roles_leave_no_entry(client, tokens):
     before = (await client.get("/v1/audit", headers=tokens.headers("admin"))).json()["items"]
     await client.get("/v1/rulesets", headers=tokens.headers("admin"))
     after = (await client.get("/v1/audit", headers=tokens.headers("admin"))).json()["items"]
     assert after == before
 
 
-async def test_the_audit_log_is_append_only(client, tokens):  # noqa: F811
+async def test_the_audit_log_is_append_only(client, tokens):
     await client.post("/v1/rulesets", json=RULESET, headers=tokens.headers("admin"))
     async with client.app.state.sessionmaker() as session:
         for statement in ("UPDATE incentives.audit_log SET actor_sub = 'x'", "DELETE FROM incentives.audit_log"):
