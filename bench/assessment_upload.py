@@ -205,7 +205,7 @@ async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]]) -> float:
         await conn.close()
 
 
-async def run(total: int, batch_size: int, root: Path) -> None:
+async def run(total: int, batch_size: int, root: Path, *, quiet: bool = False) -> dict[str, float]:
     pg = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=True)
     pg.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -303,11 +303,14 @@ async def run(total: int, batch_size: int, root: Path) -> None:
             direct_s = await upload_all(
                 f"http://127.0.0.1:{asm}/v1", [direct_records[i : i + batch_size] for i in range(0, total, batch_size)]
             )
+        if quiet:
+            return {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s}
         print(f"records: {total} in {len(chunks)} batches of {batch_size}")
         print(f"raw asyncpg COPY : {copy_s:7.2f} s  {total / copy_s:10,.0f} records/s")
         print(f"through gateway  : {api_s:7.2f} s  {total / api_s:10,.0f} records/s")
         print(f"direct to service: {direct_s:7.2f} s  {total / direct_s:10,.0f} records/s  (for reference)")
         print(f"ratio (gateway / raw COPY throughput): {copy_s / api_s:.2f}x  (aim >= 0.20x)")
+        return {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s}
     finally:
         if os.environ.get("BENCH_SHOW_LOG"):
             print((root / "assessment.log").read_text()[-6000:])
