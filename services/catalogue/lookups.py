@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.kit.db import read_rows
+
 from .models import SCHEMA
 from .schemas import EntryRead, LookupQuery, LookupRead, LookupResult
-from .sql import run
 
 _LOOKUP = text(f"""
 WITH q AS (
@@ -54,20 +55,19 @@ ORDER BY q.n""")
 
 
 async def _run(session: AsyncSession, queries: list[LookupQuery], classification: str) -> list[Any]:
+    # A read on the hot path: no transaction of its own (kit.db.read_rows).
     return list(
-        (
-            await run(
-                session,
-                _LOOKUP,
-                {
-                    "codes": [q.occupation_code for q in queries],
-                    "levels": [q.level for q in queries],
-                    "dates": [q.as_of for q in queries],
-                    "work_types": [q.work_type for q in queries],
-                    "cls": classification,
-                },
-            )
-        ).all()
+        await read_rows(
+            session,
+            _LOOKUP,
+            {
+                "codes": [q.occupation_code for q in queries],
+                "levels": [q.level for q in queries],
+                "dates": [q.as_of for q in queries],
+                "work_types": [q.work_type for q in queries],
+                "cls": classification,
+            },
+        )
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
+from sqlalchemy import Executable, MetaData, Row, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
@@ -31,13 +33,38 @@ def make_engine(settings: ServiceSettings) -> AsyncEngine:
     connect_args: dict[str, object] = {"server_settings": {"application_name": f"skillpass-{settings.name}"}}
     if not settings.db_statement_cache:
         connect_args["statement_cache_size"] = 0
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
+    ping_when_idle(engine, settings.db_ping_after_idle_s)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Checks a pooled connection before use only when it sat idle for ``idle_s`` or longer.
+
+    ``pool_pre_ping`` pings on every checkout, and the asyncpg dialect's ping is BEGIN, a query and
+    ROLLBACK: three round trips before each request's own query (issue 15, ``GET /v1/lookup``). A
+    connection used a moment ago is alive; one idle long enough to have met a database restart or
+    a pooler's timeout is pinged, and replaced when the ping fails (the pool retries the checkout).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # a new connection, or one in use a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # whatever the driver raises for a dead connection
+            raise DisconnectionError("stale pooled connection") from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -48,6 +75,24 @@ def sessionmaker_of(app: Starlette) -> async_sessionmaker[AsyncSession]:
     """The app's sessions (tests swap in one bound to their transaction), for work outside a request."""
     maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     return maker
+
+
+async def read_rows(session: AsyncSession, stmt: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    """One read-only statement's rows, outside a transaction when the session has none open.
+
+    A session's first statement opens a transaction: BEGIN, the statement, and ROLLBACK when the
+    session closes, three round trips where a single SELECT needs one (its own snapshot is the
+    same). So a session on the engine that has not begun runs the statement on a pooled
+    connection in autocommit; a session inside a transaction (a use case that wrote, or a test's
+    rolled-back session bound to one connection) runs it in that transaction and sees its writes.
+    """
+    bind = session.bind
+    if isinstance(bind, AsyncEngine) and not session.in_transaction():
+        async with bind.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return (await auto.execute(stmt, params)).all()
+    conn = await session.connection()
+    return (await conn.execute(stmt, params)).all()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

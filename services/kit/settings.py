@@ -56,6 +56,8 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = 5
     # Behind PgBouncer in transaction mode prepared statements must be off.
     db_statement_cache: bool = True
+    # A pooled connection idle this long is pinged before use; busier ones are not (kit/db.py).
+    db_ping_after_idle_s: float = 10.0
     # For the start-up connection-budget warning: the most replicas this process may run
     # (the HPA's maxReplicas) and how many processes share the database server.
     db_max_replicas: int = 1
