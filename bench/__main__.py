@@ -170,6 +170,15 @@ def wait_http(url: str, token: str, timeout_s: float = 30) -> None:
     raise RuntimeError(f"{url} never answered 200")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_mb(pid: int) -> float:
     """Resident set of a process and its children (uvicorn serves in the process itself)."""
     try:
@@ -196,7 +205,9 @@ def same_answers(targets: dict[str, str], token: str) -> None:
         raise SystemExit(f"the baseline and the service answer differently: {answers}")
 
 
-def b1_b2(plat: Platform, load: Load, rounds: int, baseline_port: int, nginx_port: int | None) -> list[Row]:
+def b1_b2(
+    plat: Platform, load: Load, rounds: int, baseline_port: int, nginx_port: int | None, pids_of: dict[str, int]
+) -> list[Row]:
     token = plat.token("admin")
     targets = {
         "baseline": f"http://127.0.0.1:{baseline_port}/v1/lookup?{QUERY}",
@@ -209,9 +220,19 @@ def b1_b2(plat: Platform, load: Load, rounds: int, baseline_port: int, nginx_por
     for url in targets.values():
         load.max_rate(url, token, seconds=1)  # warm pools, caches, statement caches
     res: dict[str, list[LoadResult]] = {k: [] for k in targets}
+    # CPU per request of the process that serves each path: steadier than req/s on a busy machine.
+    pids = {"baseline": pids_of["baseline"], "direct": pids_of["catalogue"], "gateway": pids_of["gateway"]}
+    cpu: dict[str, list[float]] = {k: [] for k in pids}
     for _ in range(rounds):  # interleaved: each round measures every path once
         for name, url in targets.items():
+            before = {k: cpu_s(p) for k, p in pids.items()}
             res[name].append(load.max_rate(url, token))
+            if name in pids and res[name][-1].count:
+                used = cpu_s(pids[name]) - before[name]
+                if name == "gateway":  # the gateway's own work, not the catalogue behind it
+                    used = cpu_s(pids["gateway"]) - before["gateway"]
+                cpu[name].append(1000 * used / res[name][-1].count)
+    cpu_ms = {k: _median(v) for k, v in cpu.items()}
     rps = {k: _median([r.rps for r in v]) for k, v in res.items()}
     errs = {k: sum(r.non_2xx for r in v) for k, v in res.items()}
     b1 = rps["direct"] / rps["baseline"]
@@ -226,7 +247,9 @@ def b1_b2(plat: Platform, load: Load, rounds: int, baseline_port: int, nginx_por
             "≥ 0.75×",
             b1 >= 0.75 and errs["direct"] == 0,
             pctl(res["direct"]),
-            f"baseline p50/p99 {pctl(res['baseline'])}; non-2xx {errs['direct']}",
+            f"baseline p50/p99 {pctl(res['baseline'])}; CPU per request {cpu_ms['direct']:.2f} ms, "
+            f"baseline {cpu_ms['baseline']:.2f} ms ({cpu_ms['direct'] / (cpu_ms['baseline'] or 1):.1f}×); "
+            f"non-2xx {errs['direct']}",
         ),
         Row(
             "B2",
@@ -237,7 +260,7 @@ def b1_b2(plat: Platform, load: Load, rounds: int, baseline_port: int, nginx_por
             "≥ 0.85× direct",
             b2 >= 0.85 and errs["gateway"] == 0,
             pctl(res["gateway"]),
-            f"non-2xx {errs['gateway']}",
+            f"gateway CPU per request {cpu_ms['gateway']:.2f} ms; non-2xx {errs['gateway']}",
         ),
     ]
     if "nginx" in rps:
@@ -601,8 +624,9 @@ def on_platform(
         ng = start_nginx(plat.ports["catalogue"], root)
         if ng:
             extra.append(ng[0])
+        pids = {"baseline": base_proc.pid, **{k: p.pid for k, p in plat.procs.items()}}
         steps = [
-            ("B1", lambda: b1_b2(plat, load, args.rounds, base_port, ng[1] if ng else None)),
+            ("B1", lambda: b1_b2(plat, load, args.rounds, base_port, ng[1] if ng else None, pids)),
             ("B3", lambda: b3(plat, load)),
             ("B5", lambda: b5(plat, events, max(1, args.rounds - 1))),
             ("B6", lambda: b6(plat)),

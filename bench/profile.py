@@ -25,8 +25,25 @@ from .harness import platform
 FLAGS = ("-r", "200", "--nonblocking", "-p")
 
 
+PACKAGES = ("asyncpg", "sqlalchemy", "sqlmodel", "fastapi", "starlette", "uvicorn", "pydantic", "jose", "anyio")
+
+
+def _package(frame: str) -> str:
+    """The library a py-spy frame ``func (path/to/file.py:line)`` belongs to."""
+    path = frame.rpartition("(")[2]
+    top = path.split("/")[0]
+    if top in PACKAGES:
+        return top
+    if top in ("services", "gateway", "skillpass"):
+        return "ours"
+    if top in ("asyncio", "<frozen importlib._bootstrap_external>") or "asyncio" in path:
+        return "asyncio"
+    return "other (stdlib, prometheus_client, ...)"
+
+
 def summarise(raw: Path, top: int) -> str:
     own: collections.Counter[str] = collections.Counter()
+    by_package: collections.Counter[str] = collections.Counter()
     cum: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
@@ -36,9 +53,12 @@ def summarise(raw: Path, top: int) -> str:
             continue  # idle: a worker thread waiting, or the event loop waiting for sockets
         total += int(n)
         own[frames[-1]] += int(n)
+        by_package[_package(frames[-1])] += int(n)
         for f in set(frames):
             cum[f] += int(n)
-    out = [f"{total} samples", "", "own:"]
+    out = [f"{total} samples (idle excluded)", "", "own time by package:"]
+    out += [f"{100 * n / total:5.1f}%  {f}" for f, n in by_package.most_common()]
+    out += ["", "own:"]
     out += [f"{100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     out += ["", "cumulative:"]
     out += [f"{100 * n / total:5.1f}%  {f}" for f, n in cum.most_common(top * 2)]
