@@ -464,7 +464,7 @@ def b7(plat: Platform, load: Load, rate: float, rounds: int) -> list[Row]:
         [
             {
                 "occupation_code": "6-25-02-05",
-                "period": "2026-10",
+                "period": "2026-Q4",
                 "vacancies": 120,
                 "job_seekers": 80,
                 "median_wage": "8200.00",
@@ -484,8 +484,9 @@ def b7(plat: Platform, load: Load, rate: float, rounds: int) -> list[Row]:
     bases = {"direct": plat.url("catalogue"), "gateway": plat.url("gateway") + "/api/catalogue"}
     for name, base in bases.items():  # every kind of call answers 2xx before it is measured
         for item in mix(base):
+            headers = {**auth, "Content-Type": "application/json"}
             r = httpx.request(
-                item.get("method", "GET"), item["url"], headers=auth, content=item.get("body"), timeout=30
+                item.get("method", "GET"), item["url"], headers=headers, content=item.get("body"), timeout=30
             )
             if r.status_code >= 300:
                 raise SystemExit(f"B7 {name} {item['url']}: {r.status_code} {r.text[:300]}")
