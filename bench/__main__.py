@@ -228,9 +228,8 @@ def b1_b2(
             before = {k: cpu_s(p) for k, p in pids.items()}
             res[name].append(load.max_rate(url, token))
             if name in pids and res[name][-1].count:
+                # The serving process's own CPU (for the gateway: not the catalogue behind it).
                 used = cpu_s(pids[name]) - before[name]
-                if name == "gateway":  # the gateway's own work, not the catalogue behind it
-                    used = cpu_s(pids["gateway"]) - before["gateway"]
                 cpu[name].append(1000 * used / res[name][-1].count)
     cpu_ms = {k: _median(v) for k, v in cpu.items()}
     rps = {k: _median([r.rps for r in v]) for k, v in res.items()}
