@@ -44,7 +44,7 @@ lock: $(BIN)/python
 	$(UV_COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.gateway
+	$(BIN)/python -m bench
 
 clean-data:
 	rm -rf .data

@@ -282,7 +282,9 @@ async def upload_files(
     return time.perf_counter() - started
 
 
-async def run(total: int, batch_size: int, root: Path, formats: list[str]) -> None:
+async def run(
+    total: int, batch_size: int, root: Path, formats: list[str] | None = None, *, quiet: bool = False
+) -> dict[str, float]:
     pg = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=True)
     pg.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -390,8 +392,10 @@ async def run(total: int, batch_size: int, root: Path, formats: list[str]) -> No
                     fmt,
                     batch_size,
                 )
-                for k, fmt in enumerate(formats)
+                for k, fmt in enumerate(formats or [])
             }
+        if quiet:
+            return {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s}
         print(f"records: {total} in {len(chunks)} batches of {batch_size}")
         print(f"raw asyncpg COPY : {copy_s:7.2f} s  {total / copy_s:10,.0f} records/s")
         print(f"through gateway  : {api_s:7.2f} s  {total / api_s:10,.0f} records/s")
@@ -399,6 +403,7 @@ async def run(total: int, batch_size: int, root: Path, formats: list[str]) -> No
         print(f"ratio (gateway / raw COPY throughput): {copy_s / api_s:.2f}x  (aim >= 0.20x)")
         for fmt, seconds in by_format.items():
             print(f"gateway, {fmt:<8} : {seconds:7.2f} s  {total / seconds:10,.0f} records/s  (JSON above)")
+        return {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s}
     finally:
         if os.environ.get("BENCH_SHOW_LOG"):
             print((root / "assessment.log").read_text()[-6000:])

@@ -103,6 +103,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    count: int = 0
 
 
 def hey(url: str, *, token: str, seconds: int = 10, connections: int = 32) -> LoadResult:
@@ -121,4 +122,4 @@ def hey(url: str, *, token: str, seconds: int = 10, connections: int = 32) -> Lo
     p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
     codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
     non_2xx = sum(int(n) for c, n in codes.items() if not c.startswith("2"))
-    return LoadResult(rps, p50, p99, non_2xx)
+    return LoadResult(rps, p50, p99, non_2xx, sum(int(n) for n in codes.values()))

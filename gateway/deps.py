@@ -26,8 +26,13 @@ class Context:
     rate_limiter: RateLimiter
 
 
-def get_context(request: Request) -> Context:
+def context(request: Request) -> Context:
     return context_of(request.app, NAME, Context)
+
+
+async def get_context(request: Request) -> Context:
+    """``async`` so that FastAPI calls it in the event loop, not in a worker thread per request."""
+    return context(request)
 
 
 ContextDep = Annotated[Context, Depends(get_context)]

@@ -29,7 +29,7 @@ from services.kit.problems import (
     problem_response,
 )
 
-from .deps import get_context
+from .deps import context
 
 HOP_BY_HOP = frozenset(
     {
@@ -133,7 +133,7 @@ async def proxy(request: Request) -> Response:
 
 
 async def forward(request: Request, service: str, rest: str) -> Response:
-    ctx = get_context(request)
+    ctx = context(request)
     upstreams = ctx.upstreams
     base = upstreams.bases.get(service)
     if base is None:

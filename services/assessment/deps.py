@@ -27,7 +27,7 @@ class Context:
     credential_keys: KeyRing
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     return context_of(request.app, NAME, Context)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
 from services.kit.clock import today_in_shanghai
-from services.kit.db import SessionDep
+from services.kit.db import ReaderDep, SessionDep
 from services.kit.pages import Page, PageDep
 
 from . import diffs, editions, entries, importer, industries, lookups, occupations
@@ -172,7 +172,7 @@ async def entries_as_of(
 @router.get("/lookup", response_model=LookupRead, summary="Was an occupation at a level in the catalogue on a date?")
 async def lookup(
     ctx: ContextDep,
-    session: SessionDep,
+    reader: ReaderDep,
     _: PrincipalDep,
     occupation_code: Annotated[str, Query(min_length=1, max_length=20)],
     level: Annotated[int, Query(ge=1, le=5)],
@@ -180,7 +180,7 @@ async def lookup(
     work_type: Annotated[str | None, Query(max_length=100)] = None,
 ) -> LookupRead:
     return await lookups.lookup_one(
-        session,
+        reader,
         occupation_code=occupation_code,
         level=level,
         as_of=as_of or today_in_shanghai(),
@@ -192,9 +192,9 @@ async def lookup(
 @router.post("/lookups", response_model=LookupResults, summary="Many lookups in one call (up to 10,000)")
 async def lookup_many(
     ctx: ContextDep,
-    session: SessionDep,
+    reader: ReaderDep,
     _: Annotated[Principal, require_roles("admin", "service", "platform", "university")],
     body: Annotated[LookupBatch, Body()],
 ) -> LookupResults:
-    results = await lookups.lookup_many(session, queries=body.queries, classification=ctx.settings.classification)
+    results = await lookups.lookup_many(reader, queries=body.queries, classification=ctx.settings.classification)
     return LookupResults(results=results)

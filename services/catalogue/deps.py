@@ -19,7 +19,7 @@ class Context:
     settings: CatalogueSettings
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     return context_of(request.app, NAME, Context)
 
 

@@ -12,11 +12,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.kit.db import Reader, read_rows
 
 from .models import SCHEMA
 from .schemas import EntryRead, LookupQuery, LookupRead, LookupResult
-from .sql import run
 
 _LOOKUP = text(f"""
 WITH q AS (
@@ -53,25 +53,24 @@ LEFT JOIN LATERAL (
 ORDER BY q.n""")
 
 
-async def _run(session: AsyncSession, queries: list[LookupQuery], classification: str) -> list[Any]:
+async def _run(session: Reader, queries: list[LookupQuery], classification: str) -> list[Any]:
+    # A read on the hot path: no transaction of its own (kit.db.read_rows).
     return list(
-        (
-            await run(
-                session,
-                _LOOKUP,
-                {
-                    "codes": [q.occupation_code for q in queries],
-                    "levels": [q.level for q in queries],
-                    "dates": [q.as_of for q in queries],
-                    "work_types": [q.work_type for q in queries],
-                    "cls": classification,
-                },
-            )
-        ).all()
+        await read_rows(
+            session,
+            _LOOKUP,
+            {
+                "codes": [q.occupation_code for q in queries],
+                "levels": [q.level for q in queries],
+                "dates": [q.as_of for q in queries],
+                "work_types": [q.work_type for q in queries],
+                "cls": classification,
+            },
+        )
     )
 
 
-async def lookup_many(session: AsyncSession, *, queries: list[LookupQuery], classification: str) -> list[LookupResult]:
+async def lookup_many(session: Reader, *, queries: list[LookupQuery], classification: str) -> list[LookupResult]:
     """Answers in query order (assessment checks a whole batch of records with one call)."""
     if not queries:
         return []
@@ -93,7 +92,7 @@ async def lookup_many(session: AsyncSession, *, queries: list[LookupQuery], clas
 
 
 async def lookup_one(
-    session: AsyncSession,
+    session: Reader,
     *,
     occupation_code: str,
     level: int,

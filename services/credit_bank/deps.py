@@ -23,7 +23,7 @@ class Context:
     policy: Policy
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     return context_of(request.app, NAME, Context)
 
 

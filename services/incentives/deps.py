@@ -22,7 +22,7 @@ class Context:
     catalogue: CatalogueClient
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     return context_of(request.app, NAME, Context)
 
 

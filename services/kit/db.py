@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import Executable, MetaData, Row, event
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 
@@ -31,15 +33,40 @@ def make_engine(settings: ServiceSettings) -> AsyncEngine:
     connect_args: dict[str, object] = {"server_settings": {"application_name": f"skillpass-{settings.name}"}}
     if not settings.db_statement_cache:
         connect_args["statement_cache_size"] = 0
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         # Failed statements are logged and raised without their values (a secret's hash, a name).
         hide_parameters=True,
         connect_args=connect_args,
     )
+    ping_when_idle(engine, settings.db_ping_after_idle_s)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Checks a pooled connection before use only when it sat idle for ``idle_s`` or longer.
+
+    ``pool_pre_ping`` pings on every checkout, and the asyncpg dialect's ping is BEGIN, a query and
+    ROLLBACK: three round trips before each request's own query (issue 15, ``GET /v1/lookup``). A
+    connection used a moment ago is alive; one idle long enough to have met a database restart or
+    a pooler's timeout is pinged, and replaced when the ping fails (the pool retries the checkout).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # a new connection, or one in use a moment ago
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # whatever the driver raises for a dead connection
+            raise DisconnectionError("stale pooled connection") from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -52,6 +79,44 @@ def sessionmaker_of(app: Starlette) -> async_sessionmaker[AsyncSession]:
     return maker
 
 
+Reader = AsyncSession | AsyncEngine | AsyncConnection
+
+
+async def read_rows(source: Reader, stmt: Executable, params: dict[str, Any]) -> Sequence[Row[Any]]:
+    """One read-only statement's rows, outside a transaction where none is open.
+
+    A session's first statement opens a transaction: BEGIN, the statement, and ROLLBACK when the
+    session closes, three round trips where a single SELECT needs one (its own snapshot is the
+    same). So on the engine (or a session on the engine that has not begun) the statement runs on
+    a pooled connection in autocommit; on a connection or a session inside a transaction (a use
+    case that wrote, or a test's rolled-back transaction) it runs there and sees those writes.
+    """
+    if isinstance(source, AsyncSession):
+        if isinstance(source.bind, AsyncEngine) and not source.in_transaction():
+            source = source.bind
+        else:
+            source = await source.connection()
+    if isinstance(source, AsyncEngine):
+        async with source.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return (await auto.execute(stmt, params)).all()
+    return (await source.execute(stmt, params)).all()
+
+
+def reader_of(app: Starlette) -> AsyncEngine | AsyncConnection:
+    """What the app's sessions are bound to: the engine, or a test's connection in its transaction."""
+    bind = sessionmaker_of(app).kw.get("bind")
+    if not isinstance(bind, AsyncEngine | AsyncConnection):
+        raise RuntimeError("the app's sessionmaker is bound to no engine or connection")
+    return bind
+
+
+async def get_reader(request: Request) -> AsyncEngine | AsyncConnection:
+    """For read-only routes that need no ORM session: building and closing an ``AsyncSession``
+    per request was a tenth of ``GET /v1/lookup``'s time (issue 15, py-spy). Use with :func:`read_rows`."""
+    return reader_of(request.app)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; use cases commit explicitly, this never commits."""
     async with sessionmaker_of(request.app)() as session:
@@ -59,3 +124,4 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReaderDep = Annotated[AsyncEngine | AsyncConnection, Depends(get_reader)]

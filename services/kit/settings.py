@@ -52,10 +52,14 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8001
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/skillpass"
-    db_pool_size: int = 5
-    db_max_overflow: int = 5
+    # Ten kept connections and no overflow: the same peak as 5 + 5, but a busy process no longer
+    # opens and closes overflow connections (TLS + SCRAM each) under steady load (issue 15, B1).
+    db_pool_size: int = 10
+    db_max_overflow: int = 0
     # Behind PgBouncer in transaction mode prepared statements must be off.
     db_statement_cache: bool = True
+    # A pooled connection idle this long is pinged before use; busier ones are not (kit/db.py).
+    db_ping_after_idle_s: float = 10.0
     # For the start-up connection-budget warning: the most replicas this process may run
     # (the HPA's maxReplicas) and how many processes share the database server.
     db_max_replicas: int = 1

@@ -1,0 +1,690 @@
+"""One benchmark run: every figure next to its baseline measured in the same run.
+
+    python -m bench [--seconds 5] [--rounds 2] [--quick] [--only B1,B2,...]
+    make bench
+
+Starts a throw-away embedded PostgreSQL, the real processes with production-like settings (access
+log off, log level WARNING, the gateway's per-client rate limit raised for the run), a bare
+Starlette + asyncpg baseline and nginx, then measures B1-B8 (docs/bench.md), each against its
+baseline, interleaved round by round so the machine's noise hits both alike. Load comes from
+`hey` (Debian package, installed when missing and we are root) in its own process, or else from
+bench/loadgen.py (an open-loop asyncio generator in its own process). Prints one table and writes
+bench/RESULTS.md with machine, date, commit and each process's RSS after the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform as pyplatform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from skillpass.bootstrap import role_url
+from skillpass.devdb import free_port
+from skillpass.registry import SERVICES
+
+from . import assessment_upload
+from .catalogue_lookup import QUERY, _load_demo
+from .gateway import NGINX_CONF
+from .harness import LoadResult, Platform, hey, platform
+
+QUIET = ("--log-level", "warning")
+HERE = Path(__file__).resolve().parent
+CATALOGUE = next(s for s in SERVICES if s.name == "catalogue")
+# B7's fixed rate as a share of B1's max: the 1% bulk calls (1,000 lookups each) weigh ~50 reads,
+# so half of B1's max saturated both sides (p50 in the hundreds of ms); a quarter leaves headroom.
+B7_SHARE = 0.25
+RAISED_LIMITS = {
+    "SKILLPASS_GATEWAY_RATE_LIMIT_PER_S": "1000000",
+    "SKILLPASS_GATEWAY_RATE_LIMIT_BURST": "1000000",
+}
+
+
+@dataclass
+class Row:
+    bench: str
+    what: str
+    figure: str
+    baseline: str
+    ratio: float | None
+    target: str
+    met: bool | None
+    p50_p99: str = ""
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        ratio = "" if self.ratio is None else f"{self.ratio:.2f}×"
+        met = {True: "met", False: "MISSED", None: "—"}[self.met]
+        return [self.bench, self.what, self.figure, self.baseline, ratio, self.target, met, self.p50_p99, self.note]
+
+
+HEAD = ["#", "what", "figure", "baseline (same run)", "ratio", "target", "", "p50 / p99 ms", "note"]
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+
+def ensure_hey() -> str | None:
+    """`hey` on PATH, installed from the distribution when missing and we may; None → loadgen."""
+    if shutil.which("hey"):
+        return shutil.which("hey")
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "hey"], capture_output=True, check=False)
+    return shutil.which("hey")
+
+
+def loadgen(mix: list[dict[str, Any]], *, rate: float, seconds: float, connections: int = 64) -> dict[str, Any]:
+    """bench/loadgen.py in its own process (open loop at ``rate``)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"rate": rate, "seconds": seconds, "connections": connections, "mix": mix}, f)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.loadgen", f.name], capture_output=True, text=True, check=True, cwd=HERE.parent
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+class Load:
+    def __init__(self, hey_exe: str | None, seconds: float, connections: int) -> None:
+        self.hey_exe, self.seconds, self.connections = hey_exe, seconds, connections
+
+    def max_rate(self, url: str, token: str, seconds: float | None = None) -> LoadResult:
+        s = seconds or self.seconds
+        if self.hey_exe:
+            return hey(url, token=token, seconds=max(1, round(s)), connections=self.connections)
+        r = loadgen([{"url": url, "headers": {"Authorization": f"Bearer {token}"}}], rate=5000, seconds=s)
+        return LoadResult(r["rate"] if r["p99_ms"] < 1e9 else 0, r["p50_ms"], r["p99_ms"], r["errors"])
+
+    def fixed_rate(self, url: str, token: str, rate: float) -> LoadResult:
+        """Latency at a fixed offered rate (open loop)."""
+        r = loadgen([{"url": url, "headers": {"Authorization": f"Bearer {token}"}}], rate=rate, seconds=self.seconds)
+        return LoadResult(r["rate"], r["p50_ms"], r["p99_ms"], r["errors"])
+
+
+def pctl(rows: list[LoadResult]) -> str:
+    return f"{_median([r.p50_ms for r in rows]):.1f} / {_median([r.p99_ms for r in rows]):.1f}"
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if s else 0.0
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def start_baseline(plat: Platform, root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENCH_DSN": role_url(plat.db_admin, CATALOGUE).replace("+asyncpg", ""),
+        "BENCH_JWK": json.dumps(plat.key.public_jwk),
+        "BENCH_ISSUER": "https://skillpass.local/gateway",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--port", str(port), "--no-access-log", *QUIET],
+        env=env,
+        cwd=HERE.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=(root / "baseline.log").open("w"),
+    )
+    wait_http(f"http://127.0.0.1:{port}/v1/lookup?{QUERY}", plat.token("admin"))
+    return proc, port
+
+
+def start_nginx(upstream: int, root: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(exe).exists():
+        return None
+    port = free_port()
+    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, upstream=upstream, port=port))
+    proc = subprocess.Popen(
+        [exe, "-c", str(root / "nginx.conf"), "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(0.5)
+    return proc, port
+
+
+def wait_http(url: str, token: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered 200")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set of a process and its children (uvicorn serves in the process itself)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+# -- benchmarks ------------------------------------------------------------------------------------
+
+
+def same_answers(targets: dict[str, str], token: str) -> None:
+    """Each path answers the lookup, and the same, before it is measured."""
+    answers = {}
+    for name, url in targets.items():
+        r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 200 or r.json().get("in_catalogue") is not True:
+            raise SystemExit(f"{name}: unexpected lookup answer {r.status_code} {r.text[:300]}")
+        answers[name] = {k: v for k, v in r.json().items() if k != "entry"}
+    if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
+        raise SystemExit(f"the baseline and the service answer differently: {answers}")
+
+
+def b1_b2(
+    plat: Platform, load: Load, rounds: int, baseline_port: int, nginx_port: int | None, pids_of: dict[str, int]
+) -> list[Row]:
+    token = plat.token("admin")
+    targets = {
+        "baseline": f"http://127.0.0.1:{baseline_port}/v1/lookup?{QUERY}",
+        "direct": f"{plat.url('catalogue')}/v1/lookup?{QUERY}",
+        "gateway": f"{plat.url('gateway')}/api/catalogue/v1/lookup?{QUERY}",
+    }
+    if nginx_port:
+        targets["nginx"] = f"http://127.0.0.1:{nginx_port}/api/catalogue/v1/lookup?{QUERY}"
+    same_answers(targets, token)
+    for url in targets.values():
+        load.max_rate(url, token, seconds=1)  # warm pools, caches, statement caches
+    res: dict[str, list[LoadResult]] = {k: [] for k in targets}
+    # CPU per request of the process that serves each path: steadier than req/s on a busy machine.
+    pids = {"baseline": pids_of["baseline"], "direct": pids_of["catalogue"], "gateway": pids_of["gateway"]}
+    cpu: dict[str, list[float]] = {k: [] for k in pids}
+    for _ in range(rounds):  # interleaved: each round measures every path once
+        for name, url in targets.items():
+            before = {k: cpu_s(p) for k, p in pids.items()}
+            res[name].append(load.max_rate(url, token))
+            if name in pids and res[name][-1].count:
+                # The serving process's own CPU (for the gateway: not the catalogue behind it).
+                used = cpu_s(pids[name]) - before[name]
+                cpu[name].append(1000 * used / res[name][-1].count)
+    cpu_ms = {k: _median(v) for k, v in cpu.items()}
+    rps = {k: _median([r.rps for r in v]) for k, v in res.items()}
+    errs = {k: sum(r.non_2xx for r in v) for k, v in res.items()}
+    b1 = rps["direct"] / rps["baseline"]
+    b2 = rps["gateway"] / rps["direct"]
+    rows = [
+        Row(
+            "B1",
+            "GET /v1/lookup, catalogue direct",
+            f"{rps['direct']:.0f} req/s",
+            f"{rps['baseline']:.0f} req/s (Starlette+asyncpg+jose)",
+            b1,
+            "≥ 0.75×",
+            b1 >= 0.75 and errs["direct"] == 0,
+            pctl(res["direct"]),
+            f"baseline p50/p99 {pctl(res['baseline'])}; CPU per request {cpu_ms['direct']:.2f} ms, "
+            f"baseline {cpu_ms['baseline']:.2f} ms ({cpu_ms['direct'] / (cpu_ms['baseline'] or 1):.1f}×); "
+            f"non-2xx {errs['direct']}",
+        ),
+        Row(
+            "B2",
+            "B1 through the gateway",
+            f"{rps['gateway']:.0f} req/s",
+            f"{rps['direct']:.0f} req/s direct",
+            b2,
+            "≥ 0.85× direct",
+            b2 >= 0.85 and errs["gateway"] == 0,
+            pctl(res["gateway"]),
+            f"gateway CPU per request {cpu_ms['gateway']:.2f} ms; non-2xx {errs['gateway']}",
+        ),
+    ]
+    if "nginx" in rps:
+        n = rps["nginx"] / rps["direct"]
+        rows.append(
+            Row(
+                "B2n",
+                "B1 through nginx (reference)",
+                f"{rps['nginx']:.0f} req/s",
+                "direct",
+                n,
+                "—",
+                None,
+                pctl(res["nginx"]),
+            )
+        )
+    # p99 the gateway adds at 70% of its max rate, open loop, interleaved.
+    rate = 0.7 * rps["gateway"]
+    fixed: dict[str, list[LoadResult]] = {"direct": [], "gateway": []}
+    for _ in range(rounds):
+        for name in fixed:
+            fixed[name].append(load.fixed_rate(targets[name], token, rate))
+    added = _median([r.p99_ms for r in fixed["gateway"]]) - _median([r.p99_ms for r in fixed["direct"]])
+    fixed_errors = sum(r.non_2xx for v in fixed.values() for r in v)
+    rows.append(
+        Row(
+            "B2p",
+            f"p99 added by the gateway at {rate:.0f} req/s (70% of max)",
+            f"+{added:.1f} ms",
+            f"direct p50/p99 {pctl(fixed['direct'])}",
+            None,
+            "≤ 3 ms",
+            added <= 3 and fixed_errors == 0,
+            pctl(fixed["gateway"]),
+            f"errors {fixed_errors}",
+        )
+    )
+    return rows
+
+
+def b3(plat: Platform, load: Load) -> list[Row]:
+    student = plat.token("student", sub="bench-learner-1")
+    url = f"{plat.url('gateway')}/api/me/summary"
+    r = httpx.get(url, headers={"Authorization": f"Bearer {student}"}, timeout=10)
+    missing = r.json().get("unavailable") if r.status_code == 200 else None
+    if r.status_code != 200 or missing:
+        why = f"HTTP {r.status_code}" if r.status_code != 200 else f"parts unavailable: {', '.join(missing or [])}"
+        return [Row("B3", "GET /api/me/summary", "not available", "", None, "p99 ≤ 1.5× slowest call", None, "", why)]
+    top = load.max_rate(url, student)
+    rate = 0.7 * top.rps
+    calls = {
+        "certificates": f"{plat.url('assessment')}/v1/certificates?learner_id=bench-learner-1&limit=500",
+        "credit": f"{plat.url('credit_bank')}/v1/accounts/bench-learner-1",
+        "points": f"{plat.url('incentives')}/v1/points/evaluations?learner_id=bench-learner-1&limit=50",
+        "subsidy_claims": f"{plat.url('incentives')}/v1/subsidy-claims?learner_id=bench-learner-1&limit=500",
+    }
+    base = {k: load.fixed_rate(u, student, rate) for k, u in calls.items()}
+    ours = load.fixed_rate(url, student, rate)
+    slowest = max(base, key=lambda k: base[k].p99_ms)
+    ratio = ours.p99_ms / base[slowest].p99_ms if base[slowest].p99_ms else None
+    return [
+        Row(
+            "B3",
+            f"GET /api/me/summary at {rate:.0f} req/s (70% of max)",
+            f"p99 {ours.p99_ms:.1f} ms",
+            f"slowest call ({slowest}) p99 {base[slowest].p99_ms:.1f} ms",
+            ratio,
+            "p99 ≤ 1.5×",
+            ratio is not None and ratio <= 1.5 and ours.non_2xx == 0,
+            f"{ours.p50_ms:.1f} / {ours.p99_ms:.1f}",
+            f"max {top.rps:.0f} req/s; errors {ours.non_2xx}",
+        )
+    ]
+
+
+def b4(records: int, batch: int) -> list[Row]:
+    root = Path(tempfile.mkdtemp(prefix="skillpass-bench-b4-", dir="/tmp"))
+    try:
+        res = asyncio.run(assessment_upload.run(records, batch, root, quiet=True))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    ratio = res["copy_s"] / res["gateway_s"]
+    return [
+        Row(
+            "B4",
+            f"{records:,} results in batches of {batch:,} through the gateway",
+            f"{records / res['gateway_s']:,.0f} rec/s",
+            f"{records / res['copy_s']:,.0f} rec/s (asyncpg COPY)",
+            ratio,
+            "≥ 0.4×",
+            ratio >= 0.4,
+            "",
+            f"direct to the service {records / res['direct_s']:,.0f} rec/s",
+        )
+    ]
+
+
+async def _seed_events(db_admin: str, n: int) -> None:
+    conn = await asyncpg.connect(db_admin.replace("+asyncpg", ""))
+    try:
+        await conn.execute(
+            "INSERT INTO catalogue.events (type, subject, data) SELECT 'bench.event', 'bench-' || g, "
+            "jsonb_build_object('n', g, 'code', '6-25-02-05', 'level', 4) FROM generate_series(1, $1) g",
+            n,
+        )
+    finally:
+        await conn.close()
+
+
+async def _raw_drain(dsn: str, page: int) -> tuple[float, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        started, seen, t, i = time.perf_counter(), 0, 0, 0
+        while True:
+            rows = await conn.fetch(
+                "SELECT txid::text::bigint AS txid, id, type, occurred_at, subject, data FROM catalogue.events "
+                "WHERE (txid, id) > ($1::text::xid8, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot()) "
+                "ORDER BY txid, id LIMIT $3",
+                str(t),
+                i,
+                page,
+            )
+            if not rows:
+                return time.perf_counter() - started, seen
+            seen += len(rows)
+            t, i = rows[-1]["txid"], rows[-1]["id"]
+    finally:
+        await conn.close()
+
+
+async def _gateway_drain(url: str, token: str, page: int) -> tuple[float, list[int]]:
+    ids: list[int] = []
+    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
+        started, after = time.perf_counter(), None
+        while True:
+            params: dict[str, Any] = {"limit": page, **({"after": after} if after else {})}
+            r = await client.get(url, params=params)
+            r.raise_for_status()
+            body = r.json()
+            if not body["events"]:
+                return time.perf_counter() - started, ids
+            ids.extend(e["id"] for e in body["events"])
+            after = body["next_cursor"]
+
+
+def b5(plat: Platform, events: int, rounds: int) -> list[Row]:
+    asyncio.run(_seed_events(plat.db_admin, events))
+    dsn = role_url(plat.db_admin, CATALOGUE).replace("+asyncpg", "")
+    token = plat.token("platform")
+    url = f"{plat.url('gateway')}/api/catalogue/v1/events"
+    raw_s, gw_s, missed = [], [], 0
+    total = 0
+    for _ in range(rounds):
+        s, total = asyncio.run(_raw_drain(dsn, 1000))
+        raw_s.append(s)
+        g, ids = asyncio.run(_gateway_drain(url, token, 1000))
+        gw_s.append(g)
+        missed += total - len(set(ids))
+    raw, gw = _median(raw_s), _median(gw_s)
+    ratio = raw / gw
+    return [
+        Row(
+            "B5",
+            f"drain {total:,} feed events through the gateway (pages of 1,000)",
+            f"{total / gw:,.0f} ev/s",
+            f"{total / raw:,.0f} ev/s (asyncpg keyset SELECT)",
+            ratio,
+            "≥ 0.5×, none missed",
+            ratio >= 0.5 and missed == 0,
+            "",
+            f"missed {missed}",
+        )
+    ]
+
+
+def b6(plat: Platform) -> list[Row]:
+    token = plat.token("admin")
+    try:
+        r = httpx.get(f"{plat.url('incentives')}/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        paths = r.json().get("paths", {}) if r.status_code == 200 else {}
+    except httpx.HTTPError:
+        paths = {}
+    evaluate = [p for p in paths if "evaluat" in p and "post" in paths[p]]
+    note = (
+        "no points-evaluation endpoint in this build (issue 10)"
+        if not evaluate
+        else f"endpoint {evaluate[0]}: not wired yet"
+    )
+    return [
+        Row("B6", "points evaluation for 50,000 learners", "not available", "—", None, "report evals/s", None, "", note)
+    ]
+
+
+def b7(plat: Platform, load: Load, rate: float, rounds: int) -> list[Row]:
+    token = plat.token("admin")
+    auth = {"Authorization": f"Bearer {token}"}
+    bulk = json.dumps(
+        {"queries": [{"occupation_code": "2-02-10-09", "level": 3, "as_of": "2026-09-01"} for _ in range(1000)]}
+    )
+    signal = json.dumps(
+        [
+            {
+                "occupation_code": "6-25-02-05",
+                "period": "2026-Q4",
+                "vacancies": 120,
+                "job_seekers": 80,
+                "median_wage": "8200.00",
+                "wage_growth": "0.0500",
+                "fill_rate": "0.6000",
+            }
+        ]
+    )
+
+    def mix(base: str) -> list[dict[str, Any]]:
+        return [
+            {"weight": 90, "url": f"{base}/v1/lookup?{QUERY}", "headers": auth},
+            {"weight": 9, "method": "POST", "url": f"{base}/v1/signals", "headers": auth, "body": signal},
+            {"weight": 1, "method": "POST", "url": f"{base}/v1/lookups", "headers": auth, "body": bulk},
+        ]
+
+    bases = {"direct": plat.url("catalogue"), "gateway": plat.url("gateway") + "/api/catalogue"}
+    for name, base in bases.items():  # every kind of call answers 2xx before it is measured
+        for item in mix(base):
+            headers = {**auth, "Content-Type": "application/json"}
+            r = httpx.request(
+                item.get("method", "GET"), item["url"], headers=headers, content=item.get("body"), timeout=30
+            )
+            if r.status_code >= 300:
+                raise SystemExit(f"B7 {name} {item['url']}: {r.status_code} {r.text[:300]}")
+    res: dict[str, list[dict[str, Any]]] = {k: [] for k in bases}
+    for _ in range(rounds):
+        for name, base in bases.items():
+            res[name].append(loadgen(mix(base), rate=rate, seconds=load.seconds))
+    p99 = {k: _median([r["p99_ms"] for r in v]) for k, v in res.items()}
+    p50 = {k: _median([r["p50_ms"] for r in v]) for k, v in res.items()}
+    errors = sum(r["errors"] for v in res.values() for r in v)
+    lag = max(r["lag_p99_ms"] for v in res.values() for r in v)
+    ratio = p99["gateway"] / p99["direct"]
+    return [
+        Row(
+            "B7",
+            f"90/9/1 lookup/signal/bulk-lookup mix at {rate:.0f} req/s through the gateway",
+            f"p99 {p99['gateway']:.1f} ms",
+            f"p99 {p99['direct']:.1f} ms direct",
+            ratio,
+            "p99 ≤ 1.3×; 0 errors",
+            ratio <= 1.3 and errors == 0,
+            f"{p50['gateway']:.1f} / {p99['gateway']:.1f}",
+            f"errors {errors}; generator lag p99 {lag:.1f} ms",
+        )
+    ]
+
+
+def b8() -> list[Row]:
+    return [
+        Row(
+            "B8",
+            "city scale (1,000,000 certificates, 100,000 accounts)",
+            "not done",
+            "—",
+            None,
+            "≥ 0.8×, p99 ≤ 1.25×",
+            None,
+            "",
+            "seeding by COPY not built yet (see notes)",
+        )
+    ]
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def table(rows: list[list[str]], head: list[str]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        pyplatform.processor(),
+    )
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {pyplatform.system()} {pyplatform.release()}, "
+        f"Python {pyplatform.python_version()}, load average {load[0]:.1f} at start"
+    )
+
+
+def commit() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per comparison")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--quick", action="store_true", help="2 s, 1 round, small volumes (while iterating)")
+    parser.add_argument("--only", default="B1,B2,B3,B4,B5,B6,B7,B8")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 2, 1
+    only = set(args.only.upper().split(","))
+    started_at, started = datetime.now(UTC), time.monotonic()
+    hey_exe = ensure_hey()
+    load = Load(hey_exe, args.seconds, args.connections)
+    loader = f"hey ({hey_exe}), {args.connections} connections" if hey_exe else "bench/loadgen.py (open loop)"
+    print(f"load: {loader}; {args.seconds:g} s per measurement, {args.rounds} interleaved rounds", flush=True)
+    rows: list[Row] = []
+    rss: dict[str, float] = {}
+    records, events = (10_000, 20_000) if args.quick else (50_000, 100_000)
+    root = Path(tempfile.mkdtemp(prefix="skillpass-bench-", dir="/tmp"))
+    extra: list[subprocess.Popen[bytes]] = []
+    try:
+        rows += on_platform(args, only, load, root, extra, rss, events)
+    finally:
+        for p in extra:
+            p.terminate()
+            p.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+    if "B4" in only:
+        t0 = time.monotonic()
+        new = b4(records, 5_000 if not args.quick else 2_000)
+        rows += new
+        print(" | ".join(new[0].cells()), f"  ({time.monotonic() - t0:.0f} s)", flush=True)
+    if "B8" in only:
+        rows += b8()
+    report(rows, rss, args, loader, started_at, time.monotonic() - started)
+
+
+def on_platform(
+    args: argparse.Namespace,
+    only: set[str],
+    load: Load,
+    root: Path,
+    extra: list[subprocess.Popen[bytes]],
+    rss: dict[str, float],
+    events: int,
+) -> list[Row]:
+    """The benchmarks that share one platform (B1, B2, B3, B5, B6, B7)."""
+    rows: list[Row] = []
+    with platform(extra_env=RAISED_LIMITS) as plat:
+        print("demo data:", asyncio.run(_load_demo(plat.db_admin)), flush=True)
+        base_proc, base_port = start_baseline(plat, root)
+        extra.append(base_proc)
+        ng = start_nginx(plat.ports["catalogue"], root)
+        if ng:
+            extra.append(ng[0])
+        pids = {"baseline": base_proc.pid, **{k: p.pid for k, p in plat.procs.items()}}
+        steps = [
+            ("B1", lambda: b1_b2(plat, load, args.rounds, base_port, ng[1] if ng else None, pids)),
+            ("B3", lambda: b3(plat, load)),
+            ("B5", lambda: b5(plat, events, max(1, args.rounds - 1))),
+            ("B6", lambda: b6(plat)),
+        ]
+        for key, step in steps:
+            if key in only or (key == "B1" and "B2" in only):
+                t0 = time.monotonic()
+                new = step()
+                rows += new
+                for r in new:
+                    print(" | ".join(r.cells()), flush=True)
+                print(f"  ({key}: {time.monotonic() - t0:.0f} s)", flush=True)
+        if "B7" in only:
+            b1 = next((r for r in rows if r.bench == "B1"), None)
+            top = float(b1.figure.split()[0]) if b1 else 300.0
+            new = b7(plat, load, B7_SHARE * top, args.rounds)
+            rows += new
+            print(" | ".join(new[0].cells()), flush=True)
+        for name, proc in plat.procs.items():
+            rss[name] = rss_mb(proc.pid)
+        rss["baseline (bench)"] = rss_mb(base_proc.pid)
+    return rows
+
+
+def report(
+    rows: list[Row], rss: dict[str, float], args: argparse.Namespace, loader: str, started_at: datetime, took: float
+) -> None:
+    order = ["B1", "B2", "B2n", "B2p", "B3", "B4", "B5", "B6", "B7", "B8"]
+    rows.sort(key=lambda r: order.index(r.bench) if r.bench in order else 99)
+    result_table = table([r.cells() for r in rows], HEAD)
+    rss_table = table(
+        [[k, f"{v:.0f} MB", "yes" if v <= 150 else "NO"] for k, v in rss.items()],
+        ["process", "RSS after the run", "≤ 150 MB"],
+    )
+    print()
+    print(result_table)
+    print()
+    print(rss_table)
+    fixes = HERE / "FIXES.md"
+    doc = "\n\n".join(
+        [
+            "# Benchmark results",
+            f"- date: {started_at:%Y-%m-%d %H:%M} UTC (run took {took / 60:.1f} min)\n- commit: {commit()}\n"
+            f"- machine: {machine()}\n- load: {loader}; {args.seconds:g} s per measurement, "
+            f"{args.rounds} interleaved rounds (figures are medians); one uvicorn worker per process",
+            "Every ratio compares with a baseline measured in the same run, interleaved round by round. "
+            "Written by `python -m bench` (`make bench`); see docs/bench.md.",
+            result_table,
+            "## Memory\n\n" + rss_table,
+            fixes.read_text() if fixes.exists() else "",
+        ]
+    )
+    Path(args.out).write_text(doc.rstrip() + "\n")
+    print(f"\nwrote {args.out} ({took / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The pool pings a connection only after it sat idle, and replaces one the server dropped."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.kit.db import make_sessionmaker, ping_when_idle, read_rows
+from tests.support.fixtures import DatabaseUnderTest
+
+
+async def _backend_pid(engine: object) -> int:
+    async with engine.connect() as conn:  # type: ignore[attr-defined]
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _terminate(admin_url: str, pid: int) -> None:
+    admin = create_async_engine(admin_url)
+    try:
+        async with admin.connect() as conn:
+            assert (await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})).scalar_one()
+    finally:
+        await admin.dispose()
+
+
+async def test_a_dropped_idle_connection_is_pinged_and_replaced(test_db: DatabaseUnderTest) -> None:
+    engine = create_async_engine(test_db.role_urls["catalogue"], pool_size=1, max_overflow=0)
+    ping_when_idle(engine, 0.0)  # every reused connection counts as idle: always pinged
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(test_db.admin_url, first)
+        second = await _backend_pid(engine)  # the ping fails, the pool connects anew, the query answers
+        assert second != first
+    finally:
+        await engine.dispose()
+
+
+async def test_a_busy_connection_is_not_pinged(test_db: DatabaseUnderTest) -> None:
+    """Without a ping the dropped connection surfaces once (that is the saved round trip), then
+    the pool has replaced it."""
+    engine = create_async_engine(test_db.role_urls["catalogue"], pool_size=1, max_overflow=0)
+    ping_when_idle(engine, 3600.0)
+    try:
+        first = await _backend_pid(engine)
+        await _terminate(test_db.admin_url, first)
+        with pytest.raises(DBAPIError):
+            await _backend_pid(engine)
+        assert await _backend_pid(engine) != first
+    finally:
+        await engine.dispose()
+
+
+async def test_read_rows_outside_a_transaction_opens_none(test_db: DatabaseUnderTest) -> None:
+    engine = create_async_engine(test_db.role_urls["catalogue"])
+    try:
+        async with make_sessionmaker(engine)() as session:
+            rows = await read_rows(
+                session, text("SELECT current_setting('transaction_isolation'), CAST(:x AS int) AS x"), {"x": 7}
+            )
+            assert [tuple(r) for r in rows] == [("read committed", 7)]
+            assert not session.in_transaction()  # nothing begun: no BEGIN/ROLLBACK round trips
+    finally:
+        await engine.dispose()
+
+
+async def test_read_rows_inside_a_transaction_sees_its_writes(test_db: DatabaseUnderTest) -> None:
+    engine = create_async_engine(test_db.role_urls["catalogue"])
+    try:
+        async with make_sessionmaker(engine)() as session:
+            conn = await session.connection()
+            await conn.execute(text("CREATE TEMP TABLE t_read_rows (n int) ON COMMIT DROP"))
+            await conn.execute(text("INSERT INTO t_read_rows VALUES (1), (2)"))
+            rows = await read_rows(session, text("SELECT n FROM t_read_rows ORDER BY n"), {})
+            assert [r.n for r in rows] == [1, 2]
+            assert session.in_transaction()
+            await session.rollback()
+    finally:
+        await engine.dispose()
