@@ -25,7 +25,7 @@ from services.kit.net import client_address
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import NotFound, UpstreamUnavailable
 
-from .deps import get_context
+from .deps import context
 from .proxy import _client_key, _is_public
 from .upstreams import Upstreams
 
@@ -55,7 +55,7 @@ def page_headers(csp: str) -> dict[str, str]:
 
 async def take_public_quota(request: Request) -> None:
     """The same per-address bucket as an anonymous API call through the proxy."""
-    await get_context(request).rate_limiter.acquire(_client_key(client_address(request), None))
+    await context(request).rate_limiter.acquire(_client_key(client_address(request), None))
 
 
 def for_the_gateway(spec: dict[str, Any], server: str, public: Callable[[str], bool]) -> dict[str, Any]:
@@ -125,5 +125,5 @@ def install_docs(app: FastAPI, services: list[str]) -> None:
         name = chosen(service)
         if name == "gateway":
             return JSONResponse(_gateway_definition(app))
-        upstream = await _upstream_definition(get_context(request).upstreams, name)
+        upstream = await _upstream_definition(context(request).upstreams, name)
         return JSONResponse(for_the_gateway(upstream, f"/api/{name}", lambda path: _is_public(path.lstrip("/"))))

@@ -23,7 +23,7 @@ from services.kit.pii import learner_id, normalise_id_number
 from services.kit.problems import Problem
 
 from .clients import TokenResponse
-from .deps import get_context
+from .deps import context
 
 router = APIRouter(tags=["auth"])
 
@@ -66,7 +66,7 @@ async def idp_token(request: Request, subject_token: Annotated[str, Form(max_len
     settings: IdpSettings = getattr(request.app.state, "idp_settings", None) or IdpSettings()
     if not settings.issuer or not (settings.jwks_url or getattr(request.app.state, "idp_keys", None)):
         raise IdpNotConfigured()
-    await get_context(request).rate_limiter.acquire("idp:" + client_address(request), detail="too many token requests")
+    await context(request).rate_limiter.acquire("idp:" + client_address(request), detail="too many token requests")
     try:
         claims = await verify_claims(
             subject_token, issuer=settings.issuer, audience=settings.audience, source=key_source(request, settings)
@@ -76,10 +76,10 @@ async def idp_token(request: Request, subject_token: Annotated[str, Form(max_len
     raw = claims.get(settings.id_number_claim)
     if not isinstance(raw, str) or len(normalise_id_number(raw)) != 18:
         raise InvalidGrant(f"the token has no usable {settings.id_number_claim!r} claim")
-    gw = get_context(request).settings
+    gw = context(request).settings
     lid = learner_id(raw, gw.shared.learner_id_key)
     token = mint_token(
-        get_context(request).signing_key,
+        context(request).signing_key,
         sub=lid,
         role="student",
         issuer=gw.shared.token_issuer,

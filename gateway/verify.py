@@ -22,7 +22,7 @@ from services.kit.net import client_address
 from services.kit.obs import REQUEST_ID_HEADER, request_id_var
 from services.kit.problems import RateLimited
 
-from .deps import get_context
+from .deps import context
 from .docs import page_headers, take_public_quota, templates
 from .verify_text import CHECKS, LANGS, LEVELS, TEXT
 
@@ -57,7 +57,7 @@ async def _ask(
     request: Request, method: str, path: str, *, params: dict[str, str] | None = None, payload: Any = None
 ) -> Answer:
     """One call to assessment with the client's address forwarded like the proxy does."""
-    upstreams = get_context(request).upstreams
+    upstreams = context(request).upstreams
     headers = {REQUEST_ID_HEADER: request_id_var.get(), "Accept": "application/json"}
     # Only the address the gateway determined itself, as the proxy sends it (issue 11).
     headers["X-Forwarded-For"] = client_address(request)

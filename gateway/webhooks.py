@@ -22,7 +22,7 @@ from services.kit.db import SessionDep
 from services.kit.pii import Sealer
 from services.kit.problems import InvalidInput, NotFound, field_error
 
-from .deps import NAME, Context, get_context
+from .deps import NAME, Context, context
 from .models import webhook_deliveries_table as deliveries
 from .models import webhooks_table as webhooks
 from .webhook_delivery import Dispatcher, RefusedAddress, WebhookSettings, replay_filter, resolve_checked
@@ -106,7 +106,7 @@ class WebhookNotFound(NotFound):
 
 
 def _sealer(request: Request) -> Sealer:
-    return Sealer(get_context(request).settings.shared.pii_key)
+    return Sealer(context(request).settings.shared.pii_key)
 
 
 def _settings(request: Request) -> WebhookSettings:
