@@ -25,7 +25,7 @@ from services.kit.auth import (
 from services.kit.db import SessionDep
 from services.kit.problems import RateLimited
 
-from . import clients, summary
+from . import clients, dashboard, summary
 from .docs import install_docs
 from .proxy import ProxyFastPath, TokenBuckets, Upstreams, proxy
 from .settings import GatewaySettings
@@ -139,7 +139,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         title="skillpass gateway",
         schema="gateway",
-        routers=[router],
+        routers=[router, dashboard.router],
         with_feed=False,
         on_shutdown=shutdown,
         inner_middleware=[(ProxyFastPath, {"services": frozenset(settings.upstreams())})],

@@ -83,7 +83,13 @@ async def test_token_from_auth_token_works_through_the_gateway(platform):
         ready = (await client.get("/readyz")).json()
         assert ready == {
             "status": "ready",
-            "services": {"catalogue": "ready", "assessment": "ready", "credit-bank": "ready", "incentives": "ready"},
+            "services": {
+                "catalogue": "ready",
+                "assessment": "ready",
+                "credit-bank": "ready",
+                "incentives": "ready",
+                "statistics": "ready",
+            },
         }
         created = (
             await client.post(
