@@ -91,7 +91,7 @@ def horizontal_bars(
     for i, (name, v) in enumerate(rows):
         y = top + i * row_h
         w = plot_w * v / xmax
-        body.append(f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(name[:28])}</text>')
+        body.append(f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(name)}</text>')
         body.append(
             f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}" '
             f'fill="{colour}"><title>{escape(name)}: {v:g}</title></rect>'
@@ -112,7 +112,7 @@ def split_bars(
         y = top + i * row_h
         total = a + b or 1
         wa = plot_w * a / total
-        body.append(f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="12">{escape(name[:28])}</text>')
+        body.append(f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="12">{escape(name)}</text>')
         body.append(
             f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{wa:.1f}" height="{row_h - 10}" fill="{BAR}">'
             f"<title>{escape(name)} · {escape(names[0])}: {a:g}</title></rect>"

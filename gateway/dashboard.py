@@ -45,7 +45,7 @@ HEADERS = {
 PARTS: dict[str, tuple[str, dict[str, str]]] = {
     "totals": ("certificates", {}),
     "by_month": ("certificates", {"group_by": "month,level"}),
-    "by_occupation": ("certificates", {"group_by": "occupation"}),
+    "by_occupation": ("certificates", {"group_by": "occupation,occupation_name"}),
     "by_district": ("certificates", {"group_by": "district,body_kind"}),
     "coverage": ("catalogue_coverage", {"group_by": "edition,edition_title"}),
     "graduates": ("graduates", {}),
@@ -80,6 +80,16 @@ def _pct(value: Any) -> str:
     return "—" if value is None else f"{float(value) * 100:.1f}%"
 
 
+def _occupation(row: dict[str, Any]) -> str:
+    name = row.get("occupation_name") or ""
+    return f"{row['occupation']} {name}".strip()
+
+
+def _short(text: str, n: int = 16) -> str:
+    """Edition titles differ at the end (the year), so the end is what is kept."""
+    return text if len(text) <= n else "…" + text[-(n - 1) :]
+
+
 def _month_chart(answer: dict[str, Any]) -> Any:
     months = sorted({r["month"] for r in answer["rows"]})[-24:]
     levels = sorted({int(r["level"]) for r in answer["rows"]})
@@ -95,14 +105,14 @@ def _charts(parts: dict[str, Any]) -> dict[str, Any]:
     if "by_occupation" in parts:
         top = sorted(parts["by_occupation"]["rows"], key=lambda r: (-r["issued"], r["occupation"]))[:10]
         out["by_occupation"] = charts.horizontal_bars(
-            [(r["occupation"], float(r["issued"])) for r in top], label="发证最多的职业"
+            [(_occupation(r), float(r["issued"])) for r in top], label="发证最多的职业", label_w=260
         )
     if "coverage" in parts:
         rows = parts["coverage"]["rows"]
         out["coverage"] = charts.split_bars(
             [
                 (
-                    r["edition_title"] or r["edition"],
+                    _short(r["edition_title"] or r["edition"]),
                     float(r["entries_with_certificates"]),
                     float(r["entries_without_certificates"]),
                 )

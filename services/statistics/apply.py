@@ -60,6 +60,7 @@ _CERT = _upsert(
     [
         "learner_id",
         "occupation_code",
+        "occupation_name",
         "level",
         "body_id",
         "university_org",
@@ -136,6 +137,7 @@ async def certificate_changed(session: AsyncSession, event: dict[str, Any]) -> N
             "number": str(d["number"]),
             "learner_id": str(d.get("learner_id") or ""),
             "occupation_code": str(d.get("occupation_code") or ""),
+            "occupation_name": d.get("occupation_name"),
             "level": int(d.get("level") or 0),
             "body_id": str(d.get("body_id") or ""),
             "university_org": d.get("university_org"),

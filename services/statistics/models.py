@@ -59,6 +59,7 @@ certificates = Table(
     Column("number", String(32), primary_key=True),
     Column("learner_id", String(128), nullable=False, index=True),
     Column("occupation_code", String(20), nullable=False),
+    Column("occupation_name", String(200), nullable=True),
     Column("level", Integer, nullable=False),
     Column("body_id", String(64), nullable=False),
     Column("university_org", String(100), nullable=True, index=True),

@@ -63,6 +63,7 @@ VIEWS: dict[str, View] = {
             "district": "coalesce(b.district, 'unknown')",
             "university": "coalesce(c.university_org, '-')",
             "occupation": "c.occupation_code",
+            "occupation_name": "coalesce(c.occupation_name, '')",
             "level": "c.level",
             "body_kind": "coalesce(b.kind, 'unknown')",
             "in_catalogue": "c.in_catalogue_on_issue",

@@ -67,7 +67,7 @@ async def platform(pg_server, test_db, tmp_path_factory):
                 assert all(p.poll() is None for p in procs.values()), "a process died at start"
                 await asyncio.sleep(0.3)
         key = SigningKey.load_or_create(data_dir / "keys" / "signing-key.pem")
-        yield {"urls": urls, "key": key, "dev": dev}
+        yield {"urls": urls, "key": key, "dev": dev, "db_admin": db_admin, "passwords": passwords}
     finally:
         for p in procs.values():
             p.terminate()

@@ -29,8 +29,11 @@ ANSWERS = {
         ],
         "totals": {},
     },
-    ("certificates", "occupation"): {
-        "rows": [{"occupation": "6-25-02-05", "issued": 5}, {"occupation": "4-10-01-05", "issued": 2}],
+    ("certificates", "occupation,occupation_name"): {
+        "rows": [
+            {"occupation": "6-25-02-05", "occupation_name": "半导体芯片制造工", "issued": 5},
+            {"occupation": "4-10-01-05", "occupation_name": "养老护理员", "issued": 2},
+        ],
         "totals": {},
     },
     ("certificates", "district,body_kind"): {
@@ -118,7 +121,12 @@ async def test_sign_in_with_an_admin_token_and_see_figures_and_charts(gw, tokens
     # Four charts, each with bars: 3 month-level stacks, 2 occupations, 2 coverage parts, 2 districts.
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
     assert [len(re.findall(r'<rect class="bar"', s)) for s in svgs] == [3, 2, 2, 2]
-    assert "闵行区" in html and "社会培训评价组织" in html and "2026 目录" in html
+    assert (
+        "6-25-02-05 半导体芯片制造工" in html
+        and "闵行区" in html
+        and "社会培训评价组织" in html
+        and "2026 目录" in html
+    )
     assert 'id="unavailable"' in html and "subsidies" in html  # the failed part is named, the rest shown
     assert "script-src" not in page.headers["content-security-policy"]
     out = await gw.post("/dashboard/logout")

@@ -279,6 +279,12 @@ async def _assert_statistics(client: Any, tokens: Any) -> None:
         await _get(client, tokens, "certificates", group_by="district,body_kind"), "district", "body_kind"
     )
     assert {k: v["issued"] for k, v in by_district.items()} == {("浦东新区", "social"): 2, ("闵行区", "employer"): 4}
+    names = await _get(client, tokens, "certificates", group_by="occupation,occupation_name")
+    assert [(r["occupation"], r["occupation_name"]) for r in names["rows"]] == [
+        ("2-02-38-01", "人工智能工程技术人员"),
+        ("4-10-01-05", "养老护理员"),
+        ("6-25-02-05", "工业机器人系统运维员"),
+    ]
     only_level3 = await _get(client, tokens, "certificates", level=3, group_by="occupation")
     assert {k: v["issued"] for k, v in _by(only_level3, "occupation").items()} == {"2-02-38-01": 2, "4-10-01-05": 1}
     # A university sees its own rows only; the platform everything.

@@ -51,6 +51,7 @@ def _tables() -> sa.MetaData:
         sa.Column("number", sa.String(32), primary_key=True),
         sa.Column("learner_id", sa.String(128), nullable=False, index=True),
         sa.Column("occupation_code", sa.String(20), nullable=False),
+        sa.Column("occupation_name", sa.String(200), nullable=True),
         sa.Column("level", sa.Integer, nullable=False),
         sa.Column("body_id", sa.String(64), nullable=False),
         sa.Column("university_org", sa.String(100), nullable=True, index=True),
