@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.statistics.app import create_app
 from services.statistics.settings import StatisticsSettings
@@ -22,9 +23,12 @@ def statistics(test_db: Any, signing_key: Any, tokens: Any) -> Callable[..., Any
     """``async with statistics(transports) as (app, client)``: the app reads its sources through them."""
 
     @asynccontextmanager
-    async def make(transports: dict[str, httpx.AsyncBaseTransport]) -> AsyncIterator[tuple[FastAPI, Any]]:
+    async def make(
+        transports: dict[str, httpx.AsyncBaseTransport], engine: AsyncEngine | None = None
+    ) -> AsyncIterator[tuple[FastAPI, Any]]:
+        engine = engine or test_db.engine("statistics")
         settings = StatisticsSettings(
-            database_url=test_db.role_urls["statistics"],
+            database_url=str(engine.url),
             shared=shared_settings_for_tests(),
             **{k: v for k, v in URLS.items() if k[: -len("_url")] in transports},
         )
@@ -33,7 +37,7 @@ def statistics(test_db: Any, signing_key: Any, tokens: Any) -> Callable[..., Any
             return str(tokens("service", sub="svc-statistics"))
 
         app = create_app(settings, transports=transports, poll=False, token_provider=token)
-        async with app_client(app, test_db.engine("statistics"), signing_key) as client:
+        async with app_client(app, engine, signing_key) as client:
             yield app, client
 
     return make

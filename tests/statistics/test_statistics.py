@@ -4,11 +4,14 @@ public API (the real app, in-process), the other sources' feeds built by hand.""
 from __future__ import annotations
 
 import io
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.kit.auth import SigningKey
 from tests.assessment.asm_support import FakeCatalogue, make_body, make_uscc, record, unique, upload
@@ -17,21 +20,43 @@ from tests.support.fixtures import app_client, shared_settings_for_tests
 from .support import FakeFeed
 
 
+@pytest.fixture(scope="module")
+async def own_db(pg_server: str, test_db: Any) -> AsyncIterator[dict[str, AsyncEngine]]:
+    """A database of its own: other tests commit certificates to the shared one, and these tests
+    read assessment's whole feed from the start."""
+    from skillpass.bootstrap import bootstrap, role_url
+    from skillpass.registry import ALL
+
+    db_admin = await bootstrap(pg_server, "skillpass_stats_" + uuid.uuid4().hex[:8], test_db.passwords)
+    spec = {s.name: s for s in ALL}
+    urls = {n: role_url(db_admin, spec[n], test_db.passwords[n]) for n in ("assessment", "statistics")}
+    engines = {n: create_async_engine(u) for n, u in urls.items()}
+    yield engines
+    for engine in engines.values():
+        await engine.dispose()
+
+
 @pytest.fixture
-async def assessment(test_db: Any, signing_key: Any) -> Any:
+async def assessment(own_db: dict[str, AsyncEngine], signing_key: Any) -> Any:
     from services.assessment.app import create_app
     from services.assessment.settings import AssessmentSettings
 
     app = create_app(
         AssessmentSettings(
-            database_url=test_db.role_urls["assessment"],
+            database_url=str(own_db["assessment"].url),
             shared=shared_settings_for_tests(),
             credential_key_pem=SigningKey.generate().private_pem.decode(),
         ),
         catalogue_transport=httpx.MockTransport(FakeCatalogue().handler),
     )
-    async with app_client(app, test_db.engine("assessment"), signing_key) as client:
+    async with app_client(app, own_db["assessment"], signing_key) as client:
         yield app, client
+
+
+@pytest.fixture
+def stats(own_db: dict[str, AsyncEngine], statistics: Any) -> Any:
+    """The statistics app on the same database of its own."""
+    return lambda transports: statistics(transports, engine=own_db["statistics"])
 
 
 SCOPE = [
@@ -177,7 +202,7 @@ def _by(answer: dict[str, Any], *dims: str) -> dict[Any, dict[str, Any]]:
     return {tuple(row[d] for d in dims) if len(dims) > 1 else row[dims[0]]: row for row in answer["rows"]}
 
 
-async def test_every_statistic_on_a_hand_made_data_set(assessment: Any, statistics: Any, tokens: Any) -> None:
+async def test_every_statistic_on_a_hand_made_data_set(assessment: Any, stats: Any, tokens: Any) -> None:
     asm_app, asm = assessment
     numbers = await _hand_made(asm, tokens)
     incentives = _incentives_feed(numbers)
@@ -187,7 +212,7 @@ async def test_every_statistic_on_a_hand_made_data_set(assessment: Any, statisti
         "credit_bank": _credit_bank_feed().transport(),
         "incentives": incentives.transport(),
     }
-    async with statistics(sources) as (_, client):
+    async with stats(sources) as (_, client):
         admin = tokens.headers("admin")
         synced = {s["source"]: s for s in (await client.post("/v1/sync", headers=admin)).json()}
         # A source with no feed yet (incentives still being built) is reported, not fatal.
@@ -342,10 +367,10 @@ async def _assert_statistics(client: Any, tokens: Any) -> None:
     assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "group_by"]
 
 
-async def test_csv_and_xlsx_export_of_a_view(assessment: Any, statistics: Any, tokens: Any) -> None:
+async def test_csv_and_xlsx_export_of_a_view(assessment: Any, stats: Any, tokens: Any) -> None:
     asm_app, asm = assessment
     await _hand_made(asm, tokens)
-    async with statistics({"assessment": httpx.ASGITransport(app=asm_app)}) as (_, client):
+    async with stats({"assessment": httpx.ASGITransport(app=asm_app)}) as (_, client):
         await client.post("/v1/sync", headers=tokens.headers("admin"))
         params = {"group_by": "district", "format": "csv"}
         r = await client.get("/v1/statistics/certificates", params=params, headers=tokens.headers("admin"))
