@@ -106,3 +106,40 @@ async def test_effects_need_a_published_edition_and_admin(statistics: Any, token
             "/v1/effects", params={"edition_id": "nope"}, headers=tokens.headers("university", org="u")
         )
         assert r.status_code == 403
+
+
+async def test_year_on_year_growth_where_the_year_before_exists(statistics: Any, tokens: Any) -> None:
+    feed = FakeFeed()
+    feed.add("assessment.body.filed", BODY)
+    days = {"2025-03-10": "6-25-02-05", "2025-03-11": "6-25-02-05", "2026-03-01": "6-25-02-05"}
+    days |= {"2026-03-02": "6-25-02-05", "2026-03-03": "6-25-02-05", "2026-04-01": "4-10-01-05"}
+    for n, (day, code) in enumerate(days.items()):
+        feed.add(
+            "assessment.certificate.issued",
+            {
+                "number": f"S{n:021d}",
+                "learner_id": f"l{n}",
+                "occupation_code": code,
+                "level": 3,
+                "body_id": "body-1",
+                "university_org": "univ-a",
+                "issued_on": day,
+                "status": "valid",
+                "in_catalogue_on_issue": True,
+            },
+        )
+    async with statistics({"assessment": feed.transport()}) as (_, client):
+        await client.post("/v1/sync", headers=tokens.headers("admin"))
+        by_year = (
+            await client.get("/v1/statistics/certificates?group_by=year", headers=tokens.headers("admin"))
+        ).json()
+        by_month = (
+            await client.get("/v1/statistics/certificates?group_by=month", headers=tokens.headers("admin"))
+        ).json()
+    assert [(r["year"], r["issued"], r["issued_yoy"]) for r in by_year["rows"]] == [(2025, 2, None), (2026, 4, 1.0)]
+    assert [(r["month"], r["issued"], r["issued_yoy"]) for r in by_month["rows"]] == [
+        ("2025-03", 2, None),
+        ("2026-03", 3, 0.5),
+        ("2026-04", 1, None),
+    ]
+    assert "issued_yoy" in by_year["columns"]
