@@ -106,6 +106,9 @@ async def test_effects_need_a_published_edition_and_admin(statistics: Any, token
             "/v1/effects", params={"edition_id": "nope"}, headers=tokens.headers("university", org="u")
         )
         assert r.status_code == 403
+        # The platform reads statistics but changes nothing, not even when the feeds are followed.
+        assert (await client.post("/v1/sync", headers=tokens.headers("platform"))).status_code == 403
+        assert (await client.get("/v1/statistics/certificates", headers=tokens.headers("platform"))).status_code == 200
 
 
 async def test_year_on_year_growth_where_the_year_before_exists(statistics: Any, tokens: Any) -> None:
