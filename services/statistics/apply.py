@@ -7,7 +7,7 @@ twice, or a whole feed again from the start, therefore leaves exactly the same r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +19,29 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .models import SCHEMA
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+
+
+class Writes:
+    """A page's statements, run per statement in one ``executemany`` each, in order of first use.
+
+    Safe because every statement is guarded by the event id (or keyed by it), and statements that
+    depend on one another (an edition's stub before its patch, a claim's row before its status) are
+    first used in that order; within one statement the page's order is kept.
+    """
+
+    def __init__(self) -> None:
+        self.batches: dict[Any, list[dict[str, Any]]] = {}
+
+    def add(self, statement: Any, params: dict[str, Any]) -> None:
+        self.batches.setdefault(statement, []).append(params)
+
+    async def flush(self, session: AsyncSession) -> None:
+        for statement, rows in self.batches.items():
+            await session.execute(statement, rows)
+        self.batches.clear()
+
+
+Handler = Callable[[Writes, dict[str, Any]], None]
 
 
 def policy_date(event: dict[str, Any]) -> date:
@@ -113,9 +135,9 @@ _CLAIM_STATUS = text(
 )
 
 
-async def body_filed(session: AsyncSession, event: dict[str, Any]) -> None:
+def body_filed(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(
+    w.add(
         _BODY,
         {
             "body_id": str(d["id"]),
@@ -127,11 +149,11 @@ async def body_filed(session: AsyncSession, event: dict[str, Any]) -> None:
     )
 
 
-async def certificate_changed(session: AsyncSession, event: dict[str, Any]) -> None:
+def certificate_changed(w: Writes, event: dict[str, Any]) -> None:
     """Issued, suspended, reinstated, revoked: the certificate's state, and the change on its day."""
     d, verb = event["data"], event["type"].rsplit(".", 1)[1]
     issued_on = _date(d.get("issued_on"), policy_date(event))
-    await session.execute(
+    w.add(
         _CERT,
         {
             "number": str(d["number"]),
@@ -148,14 +170,12 @@ async def certificate_changed(session: AsyncSession, event: dict[str, Any]) -> N
         },
     )
     on_date = issued_on if verb == "issued" else policy_date(event)
-    await session.execute(
-        _CERT_EVENT, {"event_id": event["id"], "number": str(d["number"]), "verb": verb, "on_date": on_date}
-    )
+    w.add(_CERT_EVENT, {"event_id": event["id"], "number": str(d["number"]), "verb": verb, "on_date": on_date})
 
 
-async def edition_created(session: AsyncSession, event: dict[str, Any]) -> None:
+def edition_created(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(
+    w.add(
         _EDITION,
         {
             "edition_id": str(d["edition_id"]),
@@ -168,12 +188,12 @@ async def edition_created(session: AsyncSession, event: dict[str, Any]) -> None:
     )
 
 
-async def edition_published(session: AsyncSession, event: dict[str, Any]) -> None:
+def edition_published(w: Writes, event: dict[str, Any]) -> None:
     """Published editions never change, so their entries (fetched with the page) are final."""
     d = event["data"]
     edition_id = str(d["edition_id"])
-    await session.execute(_EDITION_STUB, {"edition_id": edition_id, "title": str(d.get("title") or "")})
-    await session.execute(
+    w.add(_EDITION_STUB, {"edition_id": edition_id, "title": str(d.get("title") or "")})
+    w.add(
         _EDITION_PATCH,
         {
             "edition_id": edition_id,
@@ -186,9 +206,9 @@ async def edition_published(session: AsyncSession, event: dict[str, Any]) -> Non
     entries = event.get("entries")
     if entries is None:
         return
-    await session.execute(_DROP_ENTRIES, {"edition_id": edition_id, "event_id": event["id"]})
+    w.add(_DROP_ENTRIES, {"edition_id": edition_id, "event_id": event["id"]})
     for e in entries:
-        await session.execute(
+        w.add(
             _ENTRY,
             {
                 "entry_id": str(e["id"]),
@@ -202,10 +222,10 @@ async def edition_published(session: AsyncSession, event: dict[str, Any]) -> Non
         )
 
 
-async def edition_superseded(session: AsyncSession, event: dict[str, Any]) -> None:
+def edition_superseded(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(_EDITION_STUB, {"edition_id": str(d["edition_id"]), "title": ""})
-    await session.execute(
+    w.add(_EDITION_STUB, {"edition_id": str(d["edition_id"]), "title": ""})
+    w.add(
         _EDITION_PATCH,
         {
             "edition_id": str(d["edition_id"]),
@@ -217,9 +237,9 @@ async def edition_superseded(session: AsyncSession, event: dict[str, Any]) -> No
     )
 
 
-async def conversion_posted(session: AsyncSession, event: dict[str, Any]) -> None:
+def conversion_posted(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(
+    w.add(
         _CONVERSION,
         {
             "conversion_id": str(d["conversion_id"]),
@@ -234,11 +254,9 @@ async def conversion_posted(session: AsyncSession, event: dict[str, Any]) -> Non
     )
 
 
-async def conversion_reversed(session: AsyncSession, event: dict[str, Any]) -> None:
+def conversion_reversed(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(
-        _REVERSAL, {"conversion_id": str(d["conversion_id"]), "on": policy_date(event), "event_id": event["id"]}
-    )
+    w.add(_REVERSAL, {"conversion_id": str(d["conversion_id"]), "on": policy_date(event), "event_id": event["id"]})
 
 
 def skill_points(data: dict[str, Any]) -> Decimal | None:
@@ -255,9 +273,9 @@ def skill_points(data: dict[str, Any]) -> Decimal | None:
     return total
 
 
-async def evaluation_recorded(session: AsyncSession, event: dict[str, Any]) -> None:
+def evaluation_recorded(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(
+    w.add(
         _EVALUATION,
         {
             "evaluation_id": str(d.get("id") or d.get("evaluation_id")),
@@ -273,9 +291,9 @@ async def evaluation_recorded(session: AsyncSession, event: dict[str, Any]) -> N
     )
 
 
-async def claim_submitted(session: AsyncSession, event: dict[str, Any]) -> None:
+def claim_submitted(w: Writes, event: dict[str, Any]) -> None:
     d = event["data"]
-    await session.execute(
+    w.add(
         _CLAIM,
         {
             "claim_id": str(d["claim_id"]),
@@ -292,12 +310,12 @@ async def claim_submitted(session: AsyncSession, event: dict[str, Any]) -> None:
     )
 
 
-async def claim_changed(session: AsyncSession, event: dict[str, Any]) -> None:
+def claim_changed(w: Writes, event: dict[str, Any]) -> None:
     """decided (approved / rejected) or paid; a claim first seen here is taken whole."""
     d, verb = event["data"], event["type"].rsplit(".", 1)[1]
-    await claim_submitted(session, {**event, "id": 0})  # creates the row if the submit was never seen
+    claim_submitted(w, {**event, "id": 0})  # creates the row if the submit was never seen
     status = "paid" if verb == "paid" else str(d.get("status") or verb)
-    await session.execute(
+    w.add(
         _CLAIM_STATUS,
         {
             "claim_id": str(d["claim_id"]),

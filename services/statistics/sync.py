@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.http import ServiceClient
 from services.kit.problems import Problem, UpstreamUnavailable
 
-from .apply import HANDLERS
+from .apply import HANDLERS, Writes
 from .models import SCHEMA
 
 log = logging.getLogger("skillpass.statistics.sync")
@@ -56,12 +56,13 @@ async def _entries_for(client: ServiceClient, events: list[dict[str, Any]]) -> N
 
 
 async def _apply_page(session: AsyncSession, source: str, events: list[dict[str, Any]]) -> int:
-    handlers, applied = HANDLERS.get(source, {}), 0
+    handlers, applied, writes = HANDLERS.get(source, {}), 0, Writes()
     for event in events:
         handler = handlers.get(str(event.get("type")))
         if handler is not None and isinstance(event.get("id"), int):
-            await handler(session, event)
+            handler(writes, event)
             applied += 1
+    await writes.flush(session)
     return applied
 
 
