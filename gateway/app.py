@@ -27,7 +27,7 @@ from services.kit.db import SessionDep
 from services.kit.net import client_address
 from services.kit.ratelimit import PostgresTokenBuckets, TokenBucketLimiter
 
-from . import clients, idp, summary, verify, webhooks
+from . import clients, dashboard, idp, summary, verify, webhooks
 from .deps import NAME, Context, ContextDep
 from .docs import install_docs
 from .proxy import ProxyFastPath, proxy
@@ -166,7 +166,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings,
         title="skillpass gateway",
         schema="gateway",
-        routers=[router, verify.router, webhooks.router, idp.router],
+        routers=[router, verify.router, webhooks.router, idp.router, dashboard.router],
         with_feed=False,
         on_startup=webhooks.start,
         on_shutdown=shutdown,

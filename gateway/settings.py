@@ -28,6 +28,7 @@ class GatewaySettings(ServiceSettings):
     assessment_url: str = "http://127.0.0.1:8002"
     credit_bank_url: str = "http://127.0.0.1:8003"
     incentives_url: str = "http://127.0.0.1:8004"
+    statistics_url: str = "http://127.0.0.1:8005"
     upstream_timeout_s: float = 30.0
     upstream_connect_timeout_s: float = 2.0
     upstream_pool_size: int = 100
@@ -49,4 +50,5 @@ class GatewaySettings(ServiceSettings):
             "assessment": self.assessment_url,
             "credit-bank": self.credit_bank_url,
             "incentives": self.incentives_url,
+            "statistics": self.statistics_url,
         }

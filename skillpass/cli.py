@@ -88,7 +88,9 @@ def seed() -> None:
 
 @app.command()
 def serve(
-    name: Annotated[str, typer.Argument(help="gateway | catalogue | assessment | credit_bank | incentives")],
+    name: Annotated[
+        str, typer.Argument(help="gateway | catalogue | assessment | credit_bank | incentives | statistics")
+    ],
     workers: Annotated[int, typer.Option()] = 1,
 ) -> None:
     """Run one process with uvicorn, configured from its settings (SKILLPASS_<NAME>_*)."""

@@ -41,27 +41,37 @@ class DevSecrets:
         path = data_dir / "dev-secrets.json"
         if path.exists():
             raw = json.loads(path.read_text())
-            return cls(
+            made = cls(
                 raw["learner_id_key"], raw["pii_key"], {k: (v[0], v[1]) for k, v in raw["service_clients"].items()}
             )
+            missing = [s.name for s in SERVICES if s.name not in made.service_clients]
+            if not missing:
+                return made
+            # A service added since this checkout's first run gets its own client too.
+            made.service_clients.update({n: (f"svc-{n}", secrets.token_urlsafe(24)) for n in missing})
+            made.save(path)
+            return made
         made = cls(
             secrets.token_hex(32),
             secrets.token_hex(32),
             {s.name: (f"svc-{s.name}", secrets.token_urlsafe(24)) for s in SERVICES},
         )
         data_dir.mkdir(parents=True, exist_ok=True)
+        made.save(path)
+        return made
+
+    def save(self, path: Path) -> None:
         path.write_text(
             json.dumps(
                 {
-                    "learner_id_key": made.learner_id_key,
-                    "pii_key": made.pii_key,
-                    "service_clients": made.service_clients,
+                    "learner_id_key": self.learner_id_key,
+                    "pii_key": self.pii_key,
+                    "service_clients": self.service_clients,
                 },
                 indent=2,
             )
         )
         path.chmod(0o600)
-        return made
 
 
 def process_env(

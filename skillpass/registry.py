@@ -1,4 +1,4 @@
-"""The five processes: names, schemas, default ports and where their app factories live."""
+"""The six processes: names, schemas, default ports and where their app factories live."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ SERVICES: tuple[ProcessSpec, ...] = (
     ProcessSpec("assessment", "assessment", 8002, "services.assessment.app:create_app"),
     ProcessSpec("credit_bank", "credit-bank", 8003, "services.credit_bank.app:create_app"),
     ProcessSpec("incentives", "incentives", 8004, "services.incentives.app:create_app"),
+    ProcessSpec("statistics", "statistics", 8005, "services.statistics.app:create_app"),
 )
 ALL: tuple[ProcessSpec, ...] = (GATEWAY, *SERVICES)
 SCHEMAS: tuple[str, ...] = tuple(p.name for p in ALL)

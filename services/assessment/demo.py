@@ -16,12 +16,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from stdnum.cn import ric, uscc
 
 from services.kit.clock import today_in_shanghai
+from services.kit.feed import emit
 from services.kit.pii import Sealer
 
+from .bodies import body_read
 from .candidates import Identities, candidate_rows, upsert_candidates
 from .clients import OccupationAnswer
 from .issuing import Result, raw_connection, write_results
-from .models import Body, Filing, Record
+from .models import SCHEMA, Body, Filing, Record
 from .rules import is_pass
 from .schemas import CandidateIn, RecordIn
 
@@ -79,6 +81,9 @@ async def _body(session: AsyncSession, *, code: str, **fields: Any) -> tuple[Bod
     session.add(body)
     await session.flush()
     await session.refresh(body)
+    # The same event the API's create_body writes: feed readers (statistics) learn district and kind.
+    read = body_read(body, [])
+    await emit(session, SCHEMA, "assessment.body.filed", f"body:{body.id}", read.model_dump(mode="json"))
     return body, True
 
 

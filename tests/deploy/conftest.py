@@ -19,6 +19,7 @@ SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {
     "catalogue": importlib.import_module("services.catalogue.settings").CatalogueSettings,
     "assessment": importlib.import_module("services.assessment.settings").AssessmentSettings,
     "credit_bank": importlib.import_module("services.credit_bank.settings").CreditBankSettings,
+    "statistics": importlib.import_module("services.statistics.settings").StatisticsSettings,
     "incentives": importlib.import_module("services.incentives.settings").IncentivesSettings,
 }
 # Read by the `skillpass migrate` command, not by a settings class.

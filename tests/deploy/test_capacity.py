@@ -90,7 +90,7 @@ def test_without_a_pooler_the_server_limit_applies_to_the_pools(tmp_path):
     (budget,) = read_k8s_budget(base)
     assert budget.limit_name == "max_connections"
     assert budget.limit == 200
-    assert budget.demand == 60 + 4 * 40 + capacity.DEFAULT_HEADROOM
+    assert budget.demand == 60 + (len(ALL) - 1) * 40 + capacity.DEFAULT_HEADROOM
     assert not budget.ok
 
 

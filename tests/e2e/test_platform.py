@@ -69,7 +69,7 @@ async def platform(pg_server, test_db, tmp_path_factory):
                 assert all(p.poll() is None for p in procs.values()), "a process died at start"
                 await asyncio.sleep(0.3)
         key = SigningKey.load_or_create(data_dir / "keys" / "signing-key.pem")
-        yield {"urls": urls, "key": key, "dev": dev, "data_dir": data_dir}
+        yield {"urls": urls, "key": key, "dev": dev, "data_dir": data_dir, "db_admin": db_admin, "passwords": passwords}
     finally:
         for p in procs.values():
             p.terminate()
@@ -85,7 +85,13 @@ async def test_token_from_auth_token_works_through_the_gateway(platform):
         ready = (await client.get("/readyz")).json()
         assert ready == {
             "status": "ready",
-            "services": {"catalogue": "ready", "assessment": "ready", "credit-bank": "ready", "incentives": "ready"},
+            "services": {
+                "catalogue": "ready",
+                "assessment": "ready",
+                "credit-bank": "ready",
+                "incentives": "ready",
+                "statistics": "ready",
+            },
         }
         created = (
             await client.post(

@@ -7,13 +7,16 @@ from typer.testing import CliRunner
 from services.kit.app import create_service_app, warn_connection_budget
 from services.kit.settings import ServiceSettings
 from skillpass.cli import app as cli
+from skillpass.registry import ALL
 from tests.support.fixtures import shared_settings_for_tests
 
 
 def test_cli_passes_and_fails_on_the_limit():
+    # One pool of 10 per process in the registry, plus 10 headroom.
+    demand = 10 * len(ALL) + 10
     ok = CliRunner().invoke(cli, ["check-connections", "--max-connections", "100"])
-    assert ok.exit_code == 0 and "= 60 of 100 (ok)" in ok.output
-    over = CliRunner().invoke(cli, ["check-connections", "--max-connections", "59"])
+    assert ok.exit_code == 0 and f"= {demand} of 100 (ok)" in ok.output
+    over = CliRunner().invoke(cli, ["check-connections", "--max-connections", str(demand - 1)])
     assert over.exit_code == 1 and "(OVER)" in over.output
 
 
