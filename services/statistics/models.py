@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
 )
 
+from services.kit.audit import audit_table
 from services.kit.db import service_metadata
 from services.kit.feed import outbox_tables
 from services.kit.idempotency import idempotency_table
@@ -33,6 +34,7 @@ SCHEMA = "statistics"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
+audit_log_table = audit_table(metadata)
 
 feed_cursors = Table(
     "feed_cursors",

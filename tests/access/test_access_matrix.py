@@ -34,7 +34,15 @@ CALLERS: dict[str, dict[str, Any] | None] = {
 }
 WRITES = ("post", "put", "patch", "delete")
 # Reads sent as POST (a body of up to 10,000 queries); they change nothing.
-READS_BY_POST = {"catalogue POST /v1/lookups"}
+READS_BY_POST = {
+    "catalogue POST /v1/lookups",
+    # A credential sent to be checked: stores nothing (issue 12).
+    "assessment POST /v1/credentials/verify",
+    # A points simulation answers what-if and stores nothing (issue 10).
+    "incentives POST /v1/points/simulate",
+}
+# Token requests: client credentials, or a city IdP token exchanged for a student token (issue 13).
+TOKEN_REQUESTS = {"gateway POST /auth/token", "gateway POST /auth/idp-token"}
 
 
 def _writes(matrix: dict[str, dict[str, str]], caller: str) -> set[str]:
@@ -57,6 +65,8 @@ def _apps(test_db: Any) -> dict[str, tuple[Any, str]]:
     from services.incentives.app import create_app as incentives
     from services.incentives.settings import IncentivesSettings
     from services.kit.auth import SigningKey
+    from services.statistics.app import create_app as statistics
+    from services.statistics.settings import StatisticsSettings
     from tests.assessment.asm_support import FakeCatalogue
 
     shared = shared_settings_for_tests()
@@ -74,6 +84,7 @@ def _apps(test_db: Any) -> dict[str, tuple[Any, str]]:
                     assessment_url=down,
                     credit_bank_url=down,
                     incentives_url=down,
+                    statistics_url=down,
                 )
             ),
             "gateway",
@@ -91,6 +102,10 @@ def _apps(test_db: Any) -> dict[str, tuple[Any, str]]:
             "credit_bank",
         ),
         "incentives": (incentives(IncentivesSettings(database_url=urls["incentives"], shared=shared)), "incentives"),
+        "statistics": (
+            statistics(StatisticsSettings(database_url=urls["statistics"], shared=shared), poll=False),
+            "statistics",
+        ),
     }
 
 
@@ -170,11 +185,25 @@ async def test_access_matrix(test_db, signing_key, tokens):
 def test_platform_writes_only_catalogue_signals():
     """DESIGN.md: the platform role is the source of catalogue signals, and writes nothing else."""
     matrix = json.loads(MATRIX.read_text())
-    assert _writes(matrix, "platform") == {"catalogue POST /v1/signals", "gateway POST /auth/token"}
+    # ... and, per DESIGN.md, its own webhook subscriptions (issue 13).
+    assert _writes(matrix, "platform") == TOKEN_REQUESTS | {
+        "catalogue POST /v1/signals",
+        "gateway POST /api/gateway/v1/webhooks",
+        "gateway DELETE /api/gateway/v1/webhooks/{webhook_id}",
+        "gateway POST /api/gateway/v1/webhooks/{webhook_id}/replay",
+    }
     # Nobody without a token writes anything but a token request.
-    assert _writes(matrix, "no_token") == {"gateway POST /auth/token"}
+    assert _writes(matrix, "no_token") == TOKEN_REQUESTS
 
 
 @pytest.mark.parametrize("caller", ["student_a1", "student_a2"])
-def test_students_write_nothing(caller):
-    assert _writes(json.loads(MATRIX.read_text()), caller) == {"gateway POST /auth/token"}
+def test_students_write_only_their_own_requests(caller):
+    """A student deposits their outcomes and asks for conversions (credit bank), evaluations and
+    subsidy claims (incentives) — on their own learner_id, which each use case checks — and nothing else."""
+    assert _writes(json.loads(MATRIX.read_text()), caller) == TOKEN_REQUESTS | {
+        "credit_bank POST /v1/outcomes",
+        "credit_bank POST /v1/conversions",
+        "incentives POST /v1/points/evaluate",
+        "incentives POST /v1/points/evaluations/{evaluation_id}/rerun",
+        "incentives POST /v1/subsidy-claims",
+    }
