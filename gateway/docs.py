@@ -63,7 +63,9 @@ def for_the_gateway(spec: dict[str, Any], server: str, public: Callable[[str], b
     every operation that ``public`` (given the path) does not let through without one."""
     spec = copy.deepcopy(spec)
     spec["servers"] = [{"url": server}]
-    spec.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = BEARER
+    # One scheme only: the service's own declaration (the kit's HTTPBearer) would show a second
+    # "Authorize" field whose token the operations, re-pointed at "bearer" here, do not send.
+    spec.setdefault("components", {})["securitySchemes"] = {"bearer": BEARER}
     for path, operations in spec.get("paths", {}).items():
         security: list[dict[str, list[str]]] = [] if public(path) else [{"bearer": []}]
         for method, operation in operations.items():

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
@@ -122,14 +122,18 @@ async def decide_claim(claim_id: uuid.UUID, data: DecisionIn, session: SessionDe
     return await subsidies.decide(session, principal=principal, claim_id=claim_id, data=data)
 
 
-@router.get("/universities/{org}/performance", response_model=PerformanceRead)
+# Performance is scored with the university_performance rule set in force on the year's last day.
+NO_RULESET: dict[int | str, dict[str, Any]] = {409: {"description": "No rule set of the scheme is in force then"}}
+
+
+@router.get("/universities/{org}/performance", response_model=PerformanceRead, responses=NO_RULESET)
 async def university_performance(
     org: str, year: Year, session: SessionDep, principal: AdminOrUniversity
 ) -> PerformanceRead:
     return await performance.university(session, principal=principal, org=org, year=year)
 
 
-@router.get("/performance/rankings", response_model=RankingRead)
+@router.get("/performance/rankings", response_model=RankingRead, responses=NO_RULESET)
 async def performance_rankings(year: Year, session: SessionDep, _: AdminOrPlatform) -> RankingRead:
     return await performance.rankings(session, year=year)
 

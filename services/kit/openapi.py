@@ -79,6 +79,10 @@ def _add_statuses(op: dict[str, Any], method: str, authenticated: bool) -> None:
     for status in statuses:
         if str(status) not in responses or status == 422:  # FastAPI's 422 is not what we answer
             responses[str(status)] = _problem_response(status)
+    # An error a route declares itself (``responses={409: {"description": ...}}``) is a problem too.
+    for key, response in responses.items():
+        if key.isdigit() and int(key) >= 400 and isinstance(response, dict):
+            response["content"] = _problem_response(int(key) if int(key) in DESCRIPTIONS else 409)["content"]
 
 
 def _document(schema: dict[str, Any]) -> None:

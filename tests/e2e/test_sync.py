@@ -22,6 +22,7 @@ from skillpass.apiclient import ApiClient, default_feeds
 from skillpass.mirror import open_target
 from tests.assessment.asm_support import make_uscc
 from tests.e2e.test_platform import AUDIENCE, ISSUER, platform  # noqa: F401 (the fixture)
+from tests.incentives.test_rulesets import SUBSIDY_RULES
 
 KILLS = 6
 
@@ -69,7 +70,8 @@ async def _writer(gw: str, admin: dict[str, str], service: str, stop: asyncio.Ev
                         "scheme": "skill_subsidy",
                         "title": f"sync {tag}",
                         "effective_from": "2026-01-01",
-                        "rules": {"note": tag},
+                        # A valid skill_subsidy document (issue 10 validates each scheme's rules).
+                        "rules": SUBSIDY_RULES,
                         "source": "default",
                     },
                 )
