@@ -6,7 +6,7 @@ one transaction (so no event is skipped or queued twice), and sends due deliveri
 exponential backoff and jitter. Only one gateway replica dispatches at a time (a PostgreSQL
 advisory lock per round).
 
-Signature (documented in docs/clients.md): header ``Skillpass-Signature: t=<unix seconds>,v1=<hex>``
+Signature (documented in docs/integration.md): header ``Skillpass-Signature: t=<unix seconds>,v1=<hex>``
 where ``<hex>`` is HMAC-SHA256 with the subscription's secret over ``"<t>." + raw body``.
 """
 
@@ -79,7 +79,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def verify_signature(
     secret: str, header: str, body: bytes, *, tolerance_s: int = 300, now: float | None = None
 ) -> bool:
-    """What a receiver does (the same code is printed in docs/clients.md)."""
+    """What a receiver does (the same code is printed in docs/integration.md)."""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
     try:
         timestamp = int(parts["t"])

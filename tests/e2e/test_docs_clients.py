@@ -1,4 +1,4 @@
-"""docs/clients.md's shell blocks run as printed, in order, against the real processes."""
+"""docs/integration.md's shell blocks run as printed, in order, against the real processes."""
 
 import asyncio
 import os
@@ -17,7 +17,7 @@ def shell_blocks(markdown: str) -> list[str]:
 
 
 async def test_every_shell_block_of_the_integration_guide_runs(platform, tmp_path):  # noqa: F811
-    blocks = shell_blocks((ROOT / "docs" / "clients.md").read_text())
+    blocks = shell_blocks((ROOT / "docs" / "integration.md").read_text())
     assert len(blocks) >= 8
     key = tmp_path / "signing-key.pem"
     key.write_bytes(platform["key"].private_pem)

@@ -178,7 +178,7 @@ async def test_sync_killed_at_random_loses_and_duplicates_nothing(platform, pg_s
         rec = await _cli(["reconcile"], {**env, "SKILLPASS_SYNC_TARGET": target, "COLUMNS": "200"})
         assert rec.returncode == 0, rec.stdout + rec.stderr
         assert "DRIFT" not in rec.stdout and "credit_bank" in rec.stdout
-    # A fresh mirror from scratch, timed (process start included), for the figures in docs/clients.md.
+    # A fresh mirror from scratch, timed (process start included), for the figures in docs/integration.md.
     total = sum(len(v) for v in upstream.values())
     for name, target in {"pg": f"{base}/{mirror_db}?schema=fresh", "file": f"file://{tmp_path / 'fresh'}"}.items():
         started = time.monotonic()

@@ -140,7 +140,7 @@ async def test_signed_deliveries_survive_a_receiver_outage_and_replay(hooks, tok
     feed.events += [ev(5, "univ-wh"), ev(6, "univ-other"), ev(7, "univ-wh")]
     await _round_until(dispatcher, lambda: len(receiver.got) >= 2)
     # Only its own org's certificate events, each signed over timestamp + body.
-    # Deliveries run concurrently, so they may arrive in either order (docs/clients.md: no ordering).
+    # Deliveries run concurrently, so they may arrive in either order (docs/integration.md: no ordering).
     assert sorted(receiver.event_ids()) == [f"{feed_name}:5", f"{feed_name}:7"]
     for headers, body in receiver.got:
         assert verify_signature(SECRET, headers["skillpass-signature"], body)
