@@ -55,3 +55,44 @@ class CertificateStatusChanged(CertificateEvent):
     """``data`` of ``assessment.certificate.suspended|reinstated|revoked``: the certificate after it."""
 
     reason: str | None
+
+
+BODY_FILED = "assessment.body.filed"
+BODY_CHANGED = "assessment.body.changed"
+
+
+class BodyFacts(BaseModel):
+    """What a consumer of ``assessment.body.filed|changed`` may rely on (the data is the API's body).
+
+    A body without kind or district reads as "unknown" (the statistics service has always read them so).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str = "unknown"
+    district: str = "unknown"
+    university_org: str | None = None
+
+
+class CertificateRecord(BaseModel):
+    """What a reader that keeps its own copy of a certificate parses from any certificate event.
+
+    Tolerant like :class:`CertificateFacts`: only the number is required; a field an event does not
+    carry is None and the reader decides what that means. Not a base of :class:`CertificateEvent`
+    (there ``body_id`` is a UUID); a test pins that it parses every event assessment writes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    number: str
+    learner_id: str | None = None
+    occupation_code: str | None = None
+    occupation_name: str | None = None
+    level: int | None = Field(default=None, ge=0, le=5)
+    body_id: str | None = None
+    university_org: str | None = None
+    issued_on: date | None = None
+    in_catalogue_on_issue: bool | None = None
+    status: str | None = None
+    reason: str | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from . import editions, importer, industries, signals
+from .events import EDITION_CREATED, EditionCreated
 from .models import Edition, EditionEntry
 from .schemas import IndustryTaxonomyCreate
 from .schemas_adjust import SignalIn
@@ -97,15 +98,15 @@ async def _load_edition(
     await session.flush()
     await emit_event(
         session,
-        "catalogue.edition.created",
+        EDITION_CREATED,
         str(edition_id),
-        {
-            "edition_id": str(edition_id),
-            "title": spec["title"],
-            "entry_count": len(spec["entries"]),
-            "based_on": str(based_on) if based_on else None,
-            "by": ACTOR,
-        },
+        EditionCreated(
+            edition_id=str(edition_id),
+            title=spec["title"],
+            entry_count=len(spec["entries"]),
+            based_on=str(based_on) if based_on else None,
+            by=ACTOR,
+        ).model_dump(mode="json"),
     )
     await session.commit()
     await editions.publish_edition(

@@ -19,6 +19,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
+from .events import (
+    EDITION_CREATED,
+    EDITION_PUBLISHED,
+    EDITION_SUPERSEDED,
+    EditionCreated,
+    EditionPublished,
+    EditionSuperseded,
+)
 from .industries import latest_version
 from .models import SCHEMA, Edition, EditionEntry
 from .schemas import EditionCreate, EditionRead
@@ -117,15 +125,15 @@ async def create_edition(session: AsyncSession, *, body: EditionCreate, classifi
     count = await _count(session, edition.id)
     await emit_event(
         session,
-        "catalogue.edition.created",
+        EDITION_CREATED,
         str(edition.id),
-        {
-            "edition_id": str(edition.id),
-            "title": edition.title,
-            "based_on": str(base.id) if base else None,
-            "entry_count": count,
-            "by": actor,
-        },
+        EditionCreated(
+            edition_id=str(edition.id),
+            title=edition.title,
+            based_on=str(base.id) if base else None,
+            entry_count=count,
+            by=actor,
+        ).model_dump(mode="json"),
     )
     await session.commit()
     return edition_read(edition, count)
@@ -171,13 +179,13 @@ async def publish_edition(
         await session.flush()
         events.append(
             (
-                "catalogue.edition.superseded",
+                EDITION_SUPERSEDED,
                 str(previous.id),
-                {
-                    "edition_id": str(previous.id),
-                    "effective_to": previous.effective_to.isoformat(),
-                    "superseded_by": str(edition.id),
-                },
+                EditionSuperseded(
+                    edition_id=str(previous.id),
+                    effective_to=previous.effective_to,
+                    superseded_by=str(edition.id),
+                ).model_dump(mode="json"),
             )
         )
     edition.status, edition.effective_from = "published", effective_from
@@ -186,16 +194,16 @@ async def publish_edition(
     await session.flush()
     events.append(
         (
-            "catalogue.edition.published",
+            EDITION_PUBLISHED,
             str(edition.id),
-            {
-                "edition_id": str(edition.id),
-                "title": edition.title,
-                "effective_from": effective_from.isoformat(),
-                "entry_count": count,
-                "previous_edition_id": str(previous.id) if previous else None,
-                "by": actor,
-            },
+            EditionPublished(
+                edition_id=str(edition.id),
+                title=edition.title,
+                effective_from=effective_from,
+                entry_count=count,
+                previous_edition_id=str(previous.id) if previous else None,
+                by=actor,
+            ).model_dump(mode="json"),
         )
     )
     for type_, subject, data in events:

@@ -20,6 +20,7 @@ from services.kit.auth import Principal
 from services.kit.idempotency import claim, complete, request_hash
 from services.kit.problems import Conflict
 
+from .events import CONVERSION_POSTED, CONVERSION_REVERSED, ConversionPosted, ConversionReversed
 from .ledger import append, lock_account
 from .models import SCHEMA, Conversion, ConversionRule, ConvertedCourse, Outcome, Programme
 from .outcomes import AccountNotFound, OutcomeNotFound
@@ -148,18 +149,18 @@ async def reverse(session: AsyncSession, conversion: Conversion, *, reason: str)
     )
     await emit_event(
         session,
-        "credit_bank.conversion.reversed",
+        CONVERSION_REVERSED,
         f"conversion:{conversion.id}",
-        {
-            "conversion_id": str(conversion.id),
-            "learner_id": conversion.learner_id,
-            "outcome_id": str(conversion.outcome_id),
-            "programme_id": str(conversion.programme_id),
-            "university_org": conversion.university_org,
-            "credits": str(conversion.credits),
-            "ledger_entry_id": entry,
-            "reason": reason,
-        },
+        ConversionReversed(
+            conversion_id=conversion.id,
+            learner_id=conversion.learner_id,
+            outcome_id=conversion.outcome_id,
+            programme_id=conversion.programme_id,
+            university_org=conversion.university_org,
+            credits=conversion.credits,
+            ledger_entry_id=entry,
+            reason=reason,
+        ).model_dump(mode="json"),
     )
     return entry
 
@@ -280,7 +281,7 @@ async def convert(
             )
         ).scalar_one()
     )
-    answer = ConversionRead(
+    read = ConversionRead(
         conversion_id=conversion_id,
         learner_id=outcome.learner_id,
         outcome_id=outcome.id,
@@ -290,18 +291,15 @@ async def convert(
         course_codes=list(rule.course_codes),
         ledger_entry_id=entry,
         replaced_conversion_ids=[c.id for c in replaced],
-    ).model_dump(mode="json")
-    await emit_event(
-        session,
-        "credit_bank.conversion.posted",
-        f"conversion:{conversion_id}",
-        {
-            **answer,
-            "university_org": programme.university_org,
-            "occupation_code": outcome.occupation_code,
-            "level": outcome.level,
-        },
     )
+    answer = read.model_dump(mode="json")
+    event = ConversionPosted(
+        **read.model_dump(),
+        university_org=programme.university_org,
+        occupation_code=outcome.occupation_code,
+        level=outcome.level,
+    )
+    await emit_event(session, CONVERSION_POSTED, f"conversion:{conversion_id}", event.model_dump(mode="json"))
     if idempotency_key:
         await complete(session, SCHEMA, principal=principal.sub, key=idempotency_key, status=201, body=answer)
     await session.commit()

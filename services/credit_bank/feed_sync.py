@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.assessment.events import CertificateRecord
 from services.kit.problems import UpstreamUnavailable
 
 from .clients import AssessmentClient
@@ -56,11 +58,15 @@ class SyncResult:
 async def apply_event(session: AsyncSession, event: dict[str, Any]) -> int:
     """One certificate status change; returns how many conversions it reversed."""
     verb = str(event.get("type", ""))[len(PREFIX) :]
-    data = event.get("data") or {}
-    number, status = data.get("number"), STATUS_BY_VERB.get(verb)
-    if not isinstance(number, str) or status is None:
+    status = STATUS_BY_VERB.get(verb)
+    try:
+        certificate = CertificateRecord.model_validate(event.get("data") or {})
+    except ValidationError:
         return 0
-    reason = str(data.get("reason") or verb)[:500]
+    if status is None:
+        return 0
+    number = certificate.number
+    reason = (certificate.reason or verb)[:500]
     changed = (await run(session, _SET_STATUS, {"s": status, "why": reason, "n": number})).first()
     if changed is None or status != "revoked":
         return 0

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.assessment.events import CertificateRecord
 from services.kit.feed import emit_many
 from services.kit.problems import UpstreamUnavailable
 
@@ -54,16 +54,20 @@ class SyncResult:
 
 
 def _fact(data: dict[str, Any]) -> dict[str, Any]:
+    """The certificate's row; a ValueError (a pydantic ValidationError is one) if the event lacks a part of it."""
+    c = CertificateRecord.model_validate(data)
+    if c.learner_id is None or c.occupation_code is None or c.level is None or c.issued_on is None:
+        raise ValueError("the event does not carry the whole certificate")
     return {
-        "number": str(data["number"]),
-        "learner_id": str(data["learner_id"]),
-        "university_org": data.get("university_org"),
-        "body_kind": str(data["number"])[:1],
-        "occupation_code": str(data["occupation_code"]),
-        "level": int(data["level"]),
-        "issued_on": date.fromisoformat(str(data["issued_on"])),
-        "in_catalogue": bool(data.get("in_catalogue_on_issue")),
-        "status": str(data.get("status") or "valid"),
+        "number": c.number,
+        "learner_id": c.learner_id,
+        "university_org": c.university_org,
+        "body_kind": c.number[:1],
+        "occupation_code": c.occupation_code,
+        "level": c.level,
+        "issued_on": c.issued_on,
+        "in_catalogue": bool(c.in_catalogue_on_issue),
+        "status": c.status or "valid",
     }
 
 

@@ -24,6 +24,7 @@ from services.kit.problems import Conflict, NotFound
 
 from . import engine
 from .deps import Context
+from .events import EVALUATION_RECORDED, EvaluationRecorded
 from .models import SCHEMA, Evaluation, RuleSet
 from .rulesets import ruleset_in_force
 from .schemas import EvaluateIn, EvaluationRead, HypotheticalCertificate, ItemChange, LineItemRead, RerunRead
@@ -133,6 +134,12 @@ async def _score(
     return ruleset, as_of, engine.score(ruleset.rules, data.declared, facts)
 
 
+def skill_points(rules: dict[str, Any], result: engine.Score) -> int:
+    """Points the rule set's skill-certificate items (kind ``certificate``) gave; 0 if none fired."""
+    certificate_items = {i["id"] for i in rules["items"] if i["kind"] == "certificate"}
+    return sum(li.points for li in result.items if li.item in certificate_items)
+
+
 async def _store(
     session: AsyncSession,
     principal: Principal,
@@ -160,22 +167,19 @@ async def _store(
     )
     session.add(row)
     await session.flush()
-    await emit(
-        session,
-        SCHEMA,
-        "incentives.evaluation.recorded",
-        f"evaluation:{row.id}",
-        {
-            "id": str(row.id),
-            "learner_id": row.learner_id,
-            "scheme": row.scheme,
-            "ruleset_id": str(ruleset.id),
-            "as_of": as_of.isoformat(),
-            "total": row.total,
-            "passes": row.passes,
-            "rerun_of": str(rerun_of) if rerun_of else None,
-        },
+    event = EvaluationRecorded(
+        id=str(row.id),
+        learner_id=row.learner_id,
+        scheme=row.scheme,
+        ruleset_id=ruleset.id,
+        as_of=as_of,
+        total=row.total,
+        threshold=row.threshold,
+        skill_points=skill_points(ruleset.rules, result),
+        passes=row.passes,
+        rerun_of=rerun_of,
     )
+    await emit(session, SCHEMA, EVALUATION_RECORDED, f"evaluation:{row.id}", event.model_dump(mode="json"))
     await session.commit()
     return _read(ruleset, data, as_of, result, id=row.id, rerun_of=rerun_of, created_at=row.created_at)
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from .events import ClaimEvent
+
 Scheme = Literal["settlement_points", "residence_points", "skill_subsidy", "university_performance"]
 
 
@@ -92,9 +94,6 @@ class RerunRead(BaseModel):
     changes: list[ItemChange]
 
 
-ClaimStatus = Literal["ineligible", "pending", "held", "approved", "rejected", "cancelled"]
-
-
 class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,28 +108,8 @@ class ClaimIn(BaseModel):
     )
 
 
-class ClaimReason(BaseModel):
-    code: str
-    message: str
-
-
-class ClaimRead(BaseModel):
-    claim_id: uuid.UUID
-    learner_id: str
-    certificate_number: str
-    occupation_code: str
-    level: int
-    issued_on: date
-    claimed_on: date
-    status: ClaimStatus
-    amount: Decimal | None
-    in_catalogue: bool
-    edition_id: str | None
-    reasons: list[ClaimReason]
-    recovery_due: bool
-    ruleset_id: uuid.UUID
-    decided_at: datetime | None = None
-    decision_reason: str | None = None
+class ClaimRead(ClaimEvent):
+    """A claim as the API answers it: the same fields as the claim events' data."""
 
 
 class DecisionIn(BaseModel):

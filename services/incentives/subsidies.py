@@ -26,10 +26,11 @@ from services.kit.problems import Conflict, NotFound
 
 from .clients import Certificate, CertificateNotFound
 from .deps import Context
+from .events import CLAIM_DECIDED, CLAIM_SUBMITTED, ClaimReason
 from .models import SCHEMA, SubsidyClaim
 from .points import today
 from .rulesets import ruleset_in_force
-from .schemas import ClaimIn, ClaimRead, ClaimReason, DecisionIn
+from .schemas import ClaimIn, ClaimRead, DecisionIn
 
 FEN = Decimal("0.01")
 # Claims that hold the occupation+level and count against the yearly limit.
@@ -235,7 +236,7 @@ async def submit_claim(
     session.add(row)
     await session.flush()
     body = _read(row).model_dump(mode="json")
-    await emit(session, SCHEMA, "incentives.subsidy_claim.submitted", f"subsidy_claim:{row.id}", body)
+    await emit(session, SCHEMA, CLAIM_SUBMITTED, f"subsidy_claim:{row.id}", body)
     if idempotency_key:
         await complete(session, SCHEMA, principal=principal.sub, key=idempotency_key, status=201, body=body)
     await session.commit()
@@ -254,9 +255,7 @@ async def decide(session: AsyncSession, *, principal: Principal, claim_id: uuid.
     session.add(row)
     await session.flush()
     read = _read(row)
-    await emit(
-        session, SCHEMA, "incentives.subsidy_claim.decided", f"subsidy_claim:{row.id}", read.model_dump(mode="json")
-    )
+    await emit(session, SCHEMA, CLAIM_DECIDED, f"subsidy_claim:{row.id}", read.model_dump(mode="json"))
     await session.commit()
     return read
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.assessment import events as assessment
+from services.catalogue import events as catalogue
+from services.credit_bank import events as credit_bank
+from services.incentives import events as incentives
 
 from .models import SCHEMA
 
@@ -49,20 +53,6 @@ def policy_date(event: dict[str, Any]) -> date:
     raw = event.get("occurred_at")
     when = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     return when.astimezone(SHANGHAI).date()
-
-
-def _date(value: Any, default: date | None = None) -> date | None:
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else default
-    except ValueError:
-        return default
-
-
-def _num(value: Any) -> Decimal | None:
-    try:
-        return Decimal(str(value)) if value is not None else None
-    except InvalidOperation:
-        return None
 
 
 def _upsert(table: str, key: str, columns: list[str]) -> Any:
@@ -136,14 +126,14 @@ _CLAIM_STATUS = text(
 
 
 def body_filed(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
+    d = assessment.BodyFacts.model_validate(event["data"])
     w.add(
         _BODY,
         {
-            "body_id": str(d["id"]),
-            "kind": str(d.get("kind") or "unknown"),
-            "district": str(d.get("district") or "unknown"),
-            "university_org": d.get("university_org"),
+            "body_id": d.id,
+            "kind": d.kind or "unknown",
+            "district": d.district or "unknown",
+            "university_org": d.university_org,
             "event_id": event["id"],
         },
     )
@@ -151,35 +141,35 @@ def body_filed(w: Writes, event: dict[str, Any]) -> None:
 
 def certificate_changed(w: Writes, event: dict[str, Any]) -> None:
     """Issued, suspended, reinstated, revoked: the certificate's state, and the change on its day."""
-    d, verb = event["data"], event["type"].rsplit(".", 1)[1]
-    issued_on = _date(d.get("issued_on"), policy_date(event))
+    d, verb = assessment.CertificateRecord.model_validate(event["data"]), event["type"].rsplit(".", 1)[1]
+    issued_on = d.issued_on or policy_date(event)
     w.add(
         _CERT,
         {
-            "number": str(d["number"]),
-            "learner_id": str(d.get("learner_id") or ""),
-            "occupation_code": str(d.get("occupation_code") or ""),
-            "occupation_name": d.get("occupation_name"),
-            "level": int(d.get("level") or 0),
-            "body_id": str(d.get("body_id") or ""),
-            "university_org": d.get("university_org"),
+            "number": d.number,
+            "learner_id": d.learner_id or "",
+            "occupation_code": d.occupation_code or "",
+            "occupation_name": d.occupation_name,
+            "level": d.level or 0,
+            "body_id": d.body_id or "",
+            "university_org": d.university_org,
             "issued_on": issued_on,
-            "status": str(d.get("status") or ("valid" if verb in ("issued", "reinstated") else verb)),
-            "in_catalogue_on_issue": bool(d.get("in_catalogue_on_issue")),
+            "status": d.status or ("valid" if verb in ("issued", "reinstated") else verb),
+            "in_catalogue_on_issue": bool(d.in_catalogue_on_issue),
             "event_id": event["id"],
         },
     )
     on_date = issued_on if verb == "issued" else policy_date(event)
-    w.add(_CERT_EVENT, {"event_id": event["id"], "number": str(d["number"]), "verb": verb, "on_date": on_date})
+    w.add(_CERT_EVENT, {"event_id": event["id"], "number": d.number, "verb": verb, "on_date": on_date})
 
 
 def edition_created(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
+    d = catalogue.EditionFacts.model_validate(event["data"])
     w.add(
         _EDITION,
         {
-            "edition_id": str(d["edition_id"]),
-            "title": str(d.get("title") or ""),
+            "edition_id": d.edition_id,
+            "title": d.title,
             "status": "draft",
             "effective_from": None,
             "effective_to": None,
@@ -190,15 +180,15 @@ def edition_created(w: Writes, event: dict[str, Any]) -> None:
 
 def edition_published(w: Writes, event: dict[str, Any]) -> None:
     """Published editions never change, so their entries (fetched with the page) are final."""
-    d = event["data"]
-    edition_id = str(d["edition_id"])
-    w.add(_EDITION_STUB, {"edition_id": edition_id, "title": str(d.get("title") or "")})
+    d = catalogue.EditionFacts.model_validate(event["data"])
+    edition_id = d.edition_id
+    w.add(_EDITION_STUB, {"edition_id": edition_id, "title": d.title})
     w.add(
         _EDITION_PATCH,
         {
             "edition_id": edition_id,
             "status": "published",
-            "effective_from": _date(d.get("effective_from")),
+            "effective_from": d.effective_from,
             "effective_to": None,
             "event_id": event["id"],
         },
@@ -223,31 +213,31 @@ def edition_published(w: Writes, event: dict[str, Any]) -> None:
 
 
 def edition_superseded(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
-    w.add(_EDITION_STUB, {"edition_id": str(d["edition_id"]), "title": ""})
+    d = catalogue.EditionFacts.model_validate(event["data"])
+    w.add(_EDITION_STUB, {"edition_id": d.edition_id, "title": ""})
     w.add(
         _EDITION_PATCH,
         {
-            "edition_id": str(d["edition_id"]),
+            "edition_id": d.edition_id,
             "status": "superseded",
             "effective_from": None,
-            "effective_to": _date(d.get("effective_to")),
+            "effective_to": d.effective_to,
             "event_id": event["id"],
         },
     )
 
 
 def conversion_posted(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
+    d = credit_bank.ConversionFacts.model_validate(event["data"])
     w.add(
         _CONVERSION,
         {
-            "conversion_id": str(d["conversion_id"]),
-            "learner_id": str(d.get("learner_id") or ""),
-            "university_org": d.get("university_org"),
-            "occupation_code": d.get("occupation_code"),
-            "level": d.get("level"),
-            "credits": _num(d.get("credits")) or Decimal(0),
+            "conversion_id": d.conversion_id,
+            "learner_id": d.learner_id,
+            "university_org": d.university_org,
+            "occupation_code": d.occupation_code,
+            "level": d.level,
+            "credits": d.credits,
             "posted_on": policy_date(event),
             "event_id": event["id"],
         },
@@ -255,36 +245,23 @@ def conversion_posted(w: Writes, event: dict[str, Any]) -> None:
 
 
 def conversion_reversed(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
-    w.add(_REVERSAL, {"conversion_id": str(d["conversion_id"]), "on": policy_date(event), "event_id": event["id"]})
-
-
-def skill_points(data: dict[str, Any]) -> Decimal | None:
-    """Points the skill-certificate item gave, where the event carries its items (or the sum)."""
-    if "skill_points" in data:
-        return _num(data["skill_points"])
-    items = data.get("items")
-    if not isinstance(items, list):
-        return None
-    total = Decimal(0)
-    for item in items:
-        if isinstance(item, dict) and str(item.get("item", "")).startswith("skill"):
-            total += _num(item.get("points")) or Decimal(0)
-    return total
+    d = credit_bank.ConversionFacts.model_validate(event["data"])
+    w.add(_REVERSAL, {"conversion_id": d.conversion_id, "on": policy_date(event), "event_id": event["id"]})
 
 
 def evaluation_recorded(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
+    """Threshold and skill-item points come with the event (None for events recorded before they did)."""
+    d = incentives.EvaluationFacts.model_validate(event["data"])
     w.add(
         _EVALUATION,
         {
-            "evaluation_id": str(d.get("id") or d.get("evaluation_id")),
-            "learner_id": str(d.get("learner_id") or ""),
-            "scheme": str(d.get("scheme") or "unknown"),
-            "total": _num(d.get("total")),
-            "threshold": _num(d.get("threshold")),
-            "skill_points": skill_points(d),
-            "passes": d.get("passes"),
+            "evaluation_id": d.id,
+            "learner_id": d.learner_id,
+            "scheme": d.scheme,
+            "total": d.total,
+            "threshold": d.threshold,
+            "skill_points": d.skill_points,
+            "passes": d.passes,
             "evaluated_on": policy_date(event),
             "event_id": event["id"],
         },
@@ -292,19 +269,19 @@ def evaluation_recorded(w: Writes, event: dict[str, Any]) -> None:
 
 
 def claim_submitted(w: Writes, event: dict[str, Any]) -> None:
-    d = event["data"]
+    d = incentives.ClaimFacts.model_validate(event["data"])
     w.add(
         _CLAIM,
         {
-            "claim_id": str(d["claim_id"]),
-            "learner_id": str(d.get("learner_id") or ""),
-            "certificate_number": d.get("certificate_number"),
-            "occupation_code": d.get("occupation_code"),
-            "level": d.get("level"),
-            "in_catalogue": d.get("in_catalogue"),
-            "status": str(d.get("status") or "pending"),
-            "amount": _num(d.get("amount")),
-            "claimed_on": _date(d.get("claimed_on"), policy_date(event)),
+            "claim_id": d.claim_id,
+            "learner_id": d.learner_id,
+            "certificate_number": d.certificate_number,
+            "occupation_code": d.occupation_code,
+            "level": d.level,
+            "in_catalogue": d.in_catalogue,
+            "status": d.status or "pending",
+            "amount": d.amount,
+            "claimed_on": d.claimed_on or policy_date(event),
             "event_id": event["id"],
         },
     )
@@ -312,15 +289,15 @@ def claim_submitted(w: Writes, event: dict[str, Any]) -> None:
 
 def claim_changed(w: Writes, event: dict[str, Any]) -> None:
     """decided (approved / rejected) or paid; a claim first seen here is taken whole."""
-    d, verb = event["data"], event["type"].rsplit(".", 1)[1]
+    d, verb = incentives.ClaimFacts.model_validate(event["data"]), event["type"].rsplit(".", 1)[1]
     claim_submitted(w, {**event, "id": 0})  # creates the row if the submit was never seen
-    status = "paid" if verb == "paid" else str(d.get("status") or verb)
+    status = "paid" if verb == "paid" else (d.status or verb)
     w.add(
         _CLAIM_STATUS,
         {
-            "claim_id": str(d["claim_id"]),
+            "claim_id": d.claim_id,
             "status": status,
-            "amount": _num(d.get("amount")),
+            "amount": d.amount,
             "decided_on": policy_date(event) if verb == "decided" else None,
             "paid_on": policy_date(event) if verb == "paid" else None,
             "event_id": event["id"],
@@ -331,25 +308,25 @@ def claim_changed(w: Writes, event: dict[str, Any]) -> None:
 # Source → event type → handler. Types not listed are read past (the cursor still moves).
 HANDLERS: dict[str, dict[str, Handler]] = {
     "assessment": {
-        "assessment.body.filed": body_filed,
-        "assessment.body.changed": body_filed,
+        assessment.BODY_FILED: body_filed,
+        assessment.BODY_CHANGED: body_filed,
         **{
             f"assessment.certificate.{v}": certificate_changed for v in ("issued", "suspended", "reinstated", "revoked")
         },
     },
     "catalogue": {
-        "catalogue.edition.created": edition_created,
-        "catalogue.edition.published": edition_published,
-        "catalogue.edition.superseded": edition_superseded,
+        catalogue.EDITION_CREATED: edition_created,
+        catalogue.EDITION_PUBLISHED: edition_published,
+        catalogue.EDITION_SUPERSEDED: edition_superseded,
     },
     "credit_bank": {
-        "credit_bank.conversion.posted": conversion_posted,
-        "credit_bank.conversion.reversed": conversion_reversed,
+        credit_bank.CONVERSION_POSTED: conversion_posted,
+        credit_bank.CONVERSION_REVERSED: conversion_reversed,
     },
     "incentives": {
-        "incentives.evaluation.recorded": evaluation_recorded,
-        "incentives.subsidy_claim.submitted": claim_submitted,
-        "incentives.subsidy_claim.decided": claim_changed,
-        "incentives.subsidy_claim.paid": claim_changed,
+        incentives.EVALUATION_RECORDED: evaluation_recorded,
+        incentives.CLAIM_SUBMITTED: claim_submitted,
+        incentives.CLAIM_DECIDED: claim_changed,
+        incentives.CLAIM_PAID: claim_changed,
     },
 }

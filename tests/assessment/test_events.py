@@ -8,7 +8,14 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from services.assessment.events import CertificateEvent, CertificateFacts, CertificateStatusChanged
+from services.assessment.events import (
+    BodyFacts,
+    CertificateEvent,
+    CertificateFacts,
+    CertificateRecord,
+    CertificateStatusChanged,
+)
+from services.assessment.schemas import BodyRead
 
 BODY = uuid.UUID("0b7a4a4e-8a51-4d43-9a55-2d1e6f0a1c11")
 ISSUED = CertificateEvent(
@@ -70,3 +77,44 @@ def test_the_producer_cannot_leave_out_a_field_or_write_a_wrong_level():
         CertificateEvent(**data)
     with pytest.raises(ValidationError, match="level"):
         CertificateEvent(**{**ISSUED.model_dump(), "level": 0})
+
+
+def test_readers_keeping_a_copy_parse_every_certificate_event():
+    revoked = CertificateStatusChanged(**{**ISSUED.model_dump(), "status": "revoked", "reason": "舞弊"})
+    record = CertificateRecord.model_validate(revoked.model_dump(mode="json"))
+    assert record.model_dump() == {
+        "number": "Y000031000001262600001",
+        "learner_id": "lrn_1",
+        "occupation_code": "6-31-07-01",
+        "occupation_name": "工业机器人系统运维员",
+        "level": 4,
+        "body_id": str(BODY),
+        "university_org": "univ-a",
+        "issued_on": date(2026, 9, 10),
+        "in_catalogue_on_issue": True,
+        "status": "revoked",
+        "reason": "舞弊",
+    }
+    assert CertificateRecord.model_validate({"number": "Y1"}).learner_id is None
+    with pytest.raises(ValidationError):
+        CertificateRecord.model_validate({"level": 3})
+
+
+def test_readers_parse_the_body_event():
+    body = BodyRead(
+        id=BODY,
+        sequence=1,
+        name="某公司",
+        uscc="91310000MA1FL0000X",
+        kind="employer",
+        university_org=None,
+        district="闵行区",
+    )
+    facts = BodyFacts.model_validate(body.model_dump(mode="json"))
+    assert facts.model_dump() == {"id": str(BODY), "kind": "employer", "district": "闵行区", "university_org": None}
+    assert BodyFacts.model_validate({"id": "b"}).model_dump() == {
+        "id": "b",
+        "kind": "unknown",
+        "district": "unknown",
+        "university_org": None,
+    }
