@@ -118,8 +118,12 @@ def hey(url: str, *, token: str, seconds: int = 10, connections: int = 32) -> Lo
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
-    p99 = float(re.search(r"99%+ in ([\d.]+) secs", out).group(1)) * 1000  # type: ignore[union-attr]
+    p50_m, p99_m = re.search(r"50%+ in ([\d.]+) secs", out), re.search(r"99%+ in ([\d.]+) secs", out)
+    # Under 100 answers hey prints no 99% line: the slowest answer stands in for it.
+    p99_m = p99_m or re.search(r"Slowest:\s+([\d.]+) secs", out)
+    if p50_m is None or p99_m is None:  # no answer came back within the run: hey prints no distribution
+        raise RuntimeError(f"hey got no answers from {url} in {seconds} s:\n{out[-2000:]}")
+    p50, p99 = float(p50_m.group(1)) * 1000, float(p99_m.group(1)) * 1000
     codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
     non_2xx = sum(int(n) for c, n in codes.items() if not c.startswith("2"))
     return LoadResult(rps, p50, p99, non_2xx, sum(int(n) for n in codes.values()))
