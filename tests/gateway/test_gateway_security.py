@@ -222,8 +222,6 @@ async def test_tokens_of_a_disabled_client_stop_working(test_db, signing_key, up
 async def test_a_clients_limit_holds_across_two_gateway_processes(test_db, signing_key, upstream, tokens):
     """Two gateway apps (two processes' worth of memory) on one database: the client gets the one
     burst between them, not one each."""
-    import time as clock
-
     sub = "two-gw-" + uuid.uuid4().hex[:8]
     h = tokens.headers("platform", sub=sub)
     answers = []
@@ -237,14 +235,11 @@ async def test_a_clients_limit_holds_across_two_gateway_processes(test_db, signi
                 await stack.enter_async_context(app_client(app, test_db.engine("gateway"), signing_key, rollback=False))
             )
             app.state.verifier = verifier
-        started = clock.perf_counter()
         for i in range(8):
             answers.append((await clients[i % 2].get("/api/catalogue/v1/x", headers=h)).status_code)
-        per_call_ms = (clock.perf_counter() - started) * 1000 / 8
     for app in apps:
         await app.state.upstreams.close()
     assert answers == [200] * 4 + [429] * 4, answers
-    assert per_call_ms < 200, per_call_ms
 
 
 async def test_memory_store_keeps_limits_per_process(test_db, signing_key, upstream, tokens):
