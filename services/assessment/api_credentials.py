@@ -51,6 +51,7 @@ async def get_learner_clr(learner_id: str, session: SessionDep, ctx: ContextDep,
         key=ctx.credential_keys.signing_key(now),
         public_url=ctx.settings.public_url,
         now=now,
+        credit_bank=ctx.credit_bank,
     )
     return Response(token, media_type=VC_JWT_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
 

@@ -13,7 +13,7 @@ from services.kit.ratelimit import TokenBucketLimiter
 from .api import router
 from .api_certificates import router as certificates_router
 from .api_credentials import router as credentials_router
-from .clients import CatalogueClient
+from .clients import CatalogueClient, CreditBankClient
 from .deps import NAME, Context
 from .keys import KeyRing
 from .settings import AssessmentSettings
@@ -32,17 +32,24 @@ def credential_keys(settings: AssessmentSettings) -> KeyRing:
 
 
 def create_app(
-    settings: AssessmentSettings | None = None, *, catalogue_transport: httpx.AsyncBaseTransport | None = None
+    settings: AssessmentSettings | None = None,
+    *,
+    catalogue_transport: httpx.AsyncBaseTransport | None = None,
+    credit_bank_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """``catalogue_transport`` lets tests answer the catalogue with an ``httpx.MockTransport``."""
+    """The transports let tests answer the catalogue and the credit bank with ``httpx.MockTransport``."""
     settings = settings or AssessmentSettings()
     catalogue = CatalogueClient(
         service_client(settings, "catalogue", settings.catalogue_url, transport=catalogue_transport),
         cache_ttl_s=settings.catalogue_cache_ttl_s,
     )
+    credit_bank = CreditBankClient(
+        service_client(settings, "credit-bank", settings.credit_bank_url, transport=credit_bank_transport)
+    )
 
     async def shutdown(_: FastAPI) -> None:
         await catalogue.aclose()
+        await credit_bank.aclose()
 
     app = create_service_app(
         settings,
@@ -55,6 +62,7 @@ def create_app(
     context = Context(
         settings=settings,
         catalogue=catalogue,
+        credit_bank=credit_bank,
         sealer=Sealer(settings.shared.pii_key),
         verify_limiter=TokenBucketLimiter(settings.verify_rate_per_s, settings.verify_burst),
         credential_keys=credential_keys(settings),

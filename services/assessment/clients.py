@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
+from urllib.parse import quote
 
 from services.kit.http import ServiceClient
 from services.kit.problems import UpstreamUnavailable
@@ -77,6 +79,32 @@ class CatalogueClient:
             ]
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamUnavailable("catalogue lookups gave a malformed answer") from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class CreditBankClient:
+    """``GET /v1/accounts/{learner_id}/transcript`` on the credit bank, as this service (service token)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def programmes(self, learner_id: str) -> list[dict[str, Any]]:
+        """The transcript's programmes; no account is none. Anything else failing raises a problem
+        (``UpstreamUnavailable`` / ``UpstreamTimeout``) for the caller to degrade on."""
+        resp = await self._client.get(f"/v1/accounts/{quote(learner_id, safe='')}/transcript")
+        if resp.status_code == 404:
+            return []
+        if resp.status_code != 200:
+            raise UpstreamUnavailable(f"credit bank transcript answered {resp.status_code}")
+        try:
+            programmes = resp.json()["programmes"]
+            if not isinstance(programmes, list) or not all(isinstance(p, dict) for p in programmes):
+                raise ValueError("programmes is not a list of objects")
+            return programmes
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UpstreamUnavailable("credit bank transcript gave a malformed answer") from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()

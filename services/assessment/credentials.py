@@ -19,9 +19,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.auth import Principal, SigningKey, sign_jwt
 from services.kit.clock import SHANGHAI
 from services.kit.pii import mask_name
-from services.kit.problems import NotFound
+from services.kit.problems import NotFound, Problem
 
 from .certificates import CertificateNotFound, is_holder
+from .clients import CreditBankClient
 from .models import Body, Certificate
 from .rules import LEVEL_NAMES, needs_review
 from .status_lists import VC_CONTEXT, status_entry
@@ -66,6 +67,8 @@ def context_document() -> dict[str, Any]:
             "@protected": True,
             "holderNameMasked": {"@id": f"{TERMS}holderNameMasked", "@type": f"{XSD}string"},
             "inCatalogueOnIssue": {"@id": f"{TERMS}inCatalogueOnIssue", "@type": f"{XSD}boolean"},
+            # On a learner record: "included", or "unavailable" when the credit bank did not answer.
+            "creditBankStatus": {"@id": f"{TERMS}creditBankStatus", "@type": f"{XSD}string"},
         }
     }
 
@@ -129,13 +132,75 @@ class LearnerRecordNotFound(NotFound):
     title = "No valid certificate to put in a learner record"
 
 
+def conversion_parts(
+    programmes: list[dict[str, Any]], *, org: str | None, achievement_of: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The credit bank's posted conversions as CLR 2.0 ``Achievement``s, and ``Association``s tying
+    each to the bundled certificate it was converted from (docs/assessment.md, "Learner record").
+
+    ``org`` narrows to one university's programmes; ``achievement_of`` maps a bundled certificate
+    number to its achievement id. Reversed conversions and suspended certificates are left out.
+    """
+    achievements: list[dict[str, Any]] = []
+    associations: list[dict[str, Any]] = []
+    for programme in programmes:
+        if org is not None and programme.get("university_org") != org:
+            continue
+        for conversion in programme.get("conversions") or []:
+            if conversion.get("status") != "posted" or conversion.get("suspended"):
+                continue
+            conversion_id = f"urn:skillpass:credit-bank:conversion:{conversion['conversion_id']}"
+            courses = [str(c) for c in conversion.get("course_codes") or []]
+            credits = float(conversion["credits"])
+            number = conversion.get("certificate_number")
+            source = f"职业技能等级证书 {number}" if number else "学习成果"
+            achievements.append(
+                {
+                    "id": conversion_id,
+                    "type": ["Achievement"],
+                    "achievementType": "Course",
+                    "name": f"{programme['name']}（{programme['code']}）学分转换：{'、'.join(courses) or '—'}",
+                    "description": (
+                        f"{source}经学分银行转换为{programme['name']}专业 {credits:g} 学分"
+                        + (f"，替代课程 {'、'.join(courses)}。" if courses else "。")
+                    ),
+                    "criteria": {
+                        "narrative": "依据该专业在学分银行登记的转换规则（职业编码、最低等级、学分与替代课程）入账。"
+                    },
+                    "creditsAvailable": credits,
+                    "humanCode": str(programme["code"]),
+                    "tag": courses,
+                    "creator": {"id": f"urn:skillpass:university:{programme['university_org']}", "type": ["Profile"]},
+                }
+            )
+            if number in achievement_of:
+                associations.append(
+                    {
+                        "type": ["Association"],
+                        "associationType": "isRelatedTo",
+                        "sourceId": achievement_of[number],
+                        "targetId": conversion_id,
+                    }
+                )
+    return achievements, associations
+
+
 async def learner_clr(
-    session: AsyncSession, *, principal: Principal, learner_id: str, key: SigningKey, public_url: str, now: datetime
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    learner_id: str,
+    key: SigningKey,
+    public_url: str,
+    now: datetime,
+    credit_bank: CreditBankClient | None = None,
 ) -> str:
     """The learner's valid certificates as one CLR 2.0 ``ClrCredential``, signed as ``vc+jwt``.
 
     The holder gets every valid certificate; a university the ones it issued (tenancy, as for
-    ``GET /certificates?learner_id=``). Anyone else, or no valid certificate: 404.
+    ``GET /certificates?learner_id=``). Anyone else, or no valid certificate: 404. The credit
+    bank's conversions join (a university's: its own programmes only); if the credit bank does not
+    answer, the record is still issued, ``partial`` and ``creditBankStatus: unavailable``.
     """
     if not (principal.is_learner(learner_id) or principal.is_university):
         raise LearnerRecordNotFound()
@@ -152,21 +217,51 @@ async def learner_clr(
         raise LearnerRecordNotFound()
     achievements = [credential(certificate, body, public_url=public_url) for certificate, body in rows]
     scope = f":{principal.org}" if principal.is_university else ""
+    credit_bank_status = "unavailable"
+    conversions: list[dict[str, Any]] = []
+    associations: list[dict[str, Any]] = []
+    if credit_bank is not None:
+        programmes: list[dict[str, Any]] | None
+        try:
+            programmes = await credit_bank.programmes(learner_id)
+        except Problem:
+            programmes = None  # the record goes out with certificates only, and says so
+        if programmes is not None:
+            try:
+                conversions, associations = conversion_parts(
+                    programmes,
+                    org=principal.org if principal.is_university else None,
+                    achievement_of={
+                        vc["credentialSubject"]["licenseNumber"]: vc["credentialSubject"]["achievement"]["id"]
+                        for vc in achievements
+                    },
+                )
+                credit_bank_status = "included"
+            except (KeyError, TypeError, ValueError):
+                conversions, associations = [], []  # a malformed transcript counts as no answer
+    subject: dict[str, Any] = {
+        "id": f"urn:skillpass:learner:{learner_id}",
+        "type": ["ClrSubject"],
+        "verifiableCredential": achievements,
+    }
+    if conversions:
+        subject["achievement"] = conversions
+    if associations:
+        subject["association"] = associations
     clr = {
         "@context": [VC_CONTEXT, CLR_CONTEXT, OB_CONTEXT, context_url(public_url)],
         "id": f"urn:skillpass:clr:{learner_id}{scope}",
         "type": ["VerifiableCredential", "ClrCredential"],
-        "name": f"职业技能等级证书汇总（{len(achievements)} 项）",
-        "description": "该学习者全部有效职业技能等级证书的汇总记录（Comprehensive Learner Record）。",
+        "name": f"职业技能等级证书汇总（{len(achievements)} 项证书，{len(conversions)} 项学分转换）",
+        "description": "该学习者全部有效职业技能等级证书的汇总记录（Comprehensive Learner Record）"
+        + ("，含学分银行的学分转换。" if credit_bank_status == "included" else "；学分银行暂不可用，未含学分转换。"),
         "issuer": {"id": SERVICE_ISSUER, "type": ["Profile"], "name": "skillpass 职业技能等级认定服务"},
         "validFrom": now.isoformat(timespec="seconds"),
         "awardedDate": now.isoformat(timespec="seconds"),
-        # A university's record holds only its own certificates.
-        "partial": bool(scope),
-        "credentialSubject": {
-            "id": f"urn:skillpass:learner:{learner_id}",
-            "type": ["ClrSubject"],
-            "verifiableCredential": achievements,
-        },
+        # A university's record holds only its own certificates and programmes; without the
+        # credit bank the record lacks the conversions.
+        "partial": bool(scope) or credit_bank_status != "included",
+        "creditBankStatus": credit_bank_status,
+        "credentialSubject": subject,
     }
     return sign_jwt(key, {**clr, "iat": int(now.timestamp())}, typ=VC_JWT)

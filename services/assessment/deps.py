@@ -11,7 +11,7 @@ from services.kit.context import context_of
 from services.kit.pii import Sealer
 from services.kit.ratelimit import TokenBucketLimiter
 
-from .clients import CatalogueClient
+from .clients import CatalogueClient, CreditBankClient
 from .keys import KeyRing
 from .settings import AssessmentSettings
 
@@ -22,6 +22,7 @@ NAME = "assessment"
 class Context:
     settings: AssessmentSettings
     catalogue: CatalogueClient
+    credit_bank: CreditBankClient
     sealer: Sealer
     verify_limiter: TokenBucketLimiter
     credential_keys: KeyRing

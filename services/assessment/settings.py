@@ -18,6 +18,8 @@ class AssessmentSettings(ServiceSettings):
     catalogue_url: str = "http://127.0.0.1:8001"
     # Answers about occupations change only with a catalogue edition; a minute is fresh enough.
     catalogue_cache_ttl_s: float = 60.0
+    # The learner record (CLR) adds the credit bank's conversions; without it the CLR says so.
+    credit_bank_url: str = "http://127.0.0.1:8003"
     max_batch_records: int = 10_000
     # Public verification: a token bucket per client IP.
     verify_rate_per_s: float = 1.0

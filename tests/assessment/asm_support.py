@@ -67,6 +67,42 @@ class FakeCatalogue:
         )
 
 
+@dataclass
+class FakeCreditBank:
+    """Answers ``GET /v1/accounts/{learner_id}/transcript`` from ``programmes`` (no entry: 404,
+    no account); ``down`` makes it fail like a dead upstream, ``status`` answer that status."""
+
+    programmes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    down: bool = False
+    status: int | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.programmes, self.down, self.status, self.calls = {}, False, None, []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("credit bank down", request=request)
+        self.calls.append(request.url.path)
+        parts = request.url.path.split("/")
+        assert parts[:3] == ["", "v1", "accounts"] and parts[4:] == ["transcript"], request.url.path
+        if self.status is not None:
+            return httpx.Response(self.status, json={"type": "about:blank", "status": self.status})
+        lid = parts[3]
+        if lid not in self.programmes:
+            return httpx.Response(404, json={"type": "account-not-found", "status": 404})
+        return httpx.Response(
+            200,
+            json={
+                "learner_id": lid,
+                "balance": "0.0",
+                "outcomes": 1,
+                "converted": 1,
+                "programmes": self.programmes[lid],
+            },
+        )
+
+
 def make_uscc(seed: int) -> str:
     base = f"91310000{seed % 10**9:09d}"
     return base + uscc.calc_check_digit(base + "0")

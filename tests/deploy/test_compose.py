@@ -155,3 +155,13 @@ def test_shared_urls_point_at_gateway_routes(routes):
     assert example["SKILLPASS_TOKEN_URL"] == "http://gateway:8000/auth/token"
     assert routes.serves("gateway", "/.well-known/jwks.json")
     assert routes.serves("gateway", "/auth/token", "POST")
+
+
+def test_assessment_reaches_the_services_it_calls(settings_classes, monkeypatch):
+    """The catalogue (lookups) and the credit bank (conversions in the learner record), by service name."""
+    for key, value in _compose_env("assessment").items():
+        monkeypatch.setenv(key, value)
+    settings = settings_classes["assessment"]()
+    ports = {p.path: p.port for p in ALL}
+    assert settings.catalogue_url == f"http://catalogue:{ports['catalogue']}"
+    assert settings.credit_bank_url == f"http://credit-bank:{ports['credit-bank']}"

@@ -353,3 +353,13 @@ def test_route_check_tells_a_served_path_from_an_unserved_one(routes):
     assert routes.serves("catalogue", "/readyz")
     assert not routes.serves("catalogue", "/ready")
     assert not routes.serves("gateway", "/auth/token", "GET")
+
+
+def test_assessment_reaches_the_services_it_calls(settings_classes, monkeypatch):
+    """The catalogue (lookups) and the credit bank (conversions in the learner record), by Service name."""
+    for name, value in _resolved_env(_deployment(RENDERED, "assessment")).items():
+        monkeypatch.setenv(name, value)
+    settings = settings_classes["assessment"]()
+    ports = {p.path: p.port for p in ALL}
+    assert settings.catalogue_url == f"http://skillpass-catalogue:{ports['catalogue']}"
+    assert settings.credit_bank_url == f"http://skillpass-credit-bank:{ports['credit-bank']}"
