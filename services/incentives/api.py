@@ -11,7 +11,7 @@ from services.kit.db import SessionDep
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import performance, points, rulesets, subsidies
+from . import district_funding, performance, points, rulesets, subsidies
 from .deps import ContextDep
 from .schemas import (
     AllocationIn,
@@ -19,6 +19,8 @@ from .schemas import (
     ClaimIn,
     ClaimRead,
     DecisionIn,
+    DistrictFundingIn,
+    DistrictFundingRead,
     EvaluateIn,
     EvaluationRead,
     PerformanceRead,
@@ -144,3 +146,25 @@ async def list_allocations(
     session: SessionDep, _: AdminOrPlatform, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> list[AllocationRead]:
     return await performance.list_allocations(session, year=year)
+
+
+@router.post("/district-funding/calculations", response_model=DistrictFundingRead, status_code=201)
+async def calculate_district_funding(
+    data: DistrictFundingIn, session: SessionDep, principal: Admin
+) -> DistrictFundingRead:
+    return await district_funding.calculate(session, principal=principal, data=data)
+
+
+@router.get("/district-funding/calculations", response_model=list[DistrictFundingRead])
+async def list_district_funding(
+    session: SessionDep,
+    _: Admin,
+    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> list[DistrictFundingRead]:
+    return await district_funding.list_calculations(session, district=district, year=year)
+
+
+@router.get("/district-funding/calculations/{calculation_id}", response_model=DistrictFundingRead)
+async def get_district_funding(calculation_id: uuid.UUID, session: SessionDep, _: Admin) -> DistrictFundingRead:
+    return await district_funding.get_calculation(session, calculation_id=calculation_id)
