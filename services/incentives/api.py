@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
@@ -41,6 +41,13 @@ AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
 AdminOrPlatform = Annotated[Principal, require_roles("admin", "platform")]
 LearnerQuery = Annotated[str, Query(min_length=1, max_length=64)]
 Year = Annotated[int, Query(ge=2000, le=2100)]
+# GETs that answer 409 when no rule set is in force that year (the kit documents 409 on writes only).
+NO_RULESET: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "No rule set of the scheme is in force that year",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
 
 
 @router.get("/rulesets", response_model=Page[RuleSetRead])
@@ -124,14 +131,14 @@ async def decide_claim(claim_id: uuid.UUID, data: DecisionIn, session: SessionDe
     return await subsidies.decide(session, principal=principal, claim_id=claim_id, data=data)
 
 
-@router.get("/universities/{org}/performance", response_model=PerformanceRead)
+@router.get("/universities/{org}/performance", response_model=PerformanceRead, responses=NO_RULESET)
 async def university_performance(
     org: str, year: Year, session: SessionDep, principal: AdminOrUniversity
 ) -> PerformanceRead:
     return await performance.university(session, principal=principal, org=org, year=year)
 
 
-@router.get("/performance/rankings", response_model=RankingRead)
+@router.get("/performance/rankings", response_model=RankingRead, responses=NO_RULESET)
 async def performance_rankings(year: Year, session: SessionDep, _: AdminOrPlatform) -> RankingRead:
     return await performance.rankings(session, year=year)
 
