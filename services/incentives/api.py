@@ -11,7 +11,7 @@ from services.kit.db import SessionDep
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import performance, points, rulesets, subsidies
+from . import district_funding, performance, points, rulesets, subsidies
 from .deps import ContextDep
 from .schemas import (
     AllocationIn,
@@ -19,6 +19,8 @@ from .schemas import (
     ClaimIn,
     ClaimRead,
     DecisionIn,
+    DistrictFundingIn,
+    DistrictFundingRead,
     EvaluateIn,
     EvaluationRead,
     PerformanceRead,
@@ -39,6 +41,13 @@ AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
 AdminOrPlatform = Annotated[Principal, require_roles("admin", "platform")]
 LearnerQuery = Annotated[str, Query(min_length=1, max_length=64)]
 Year = Annotated[int, Query(ge=2000, le=2100)]
+# GETs that answer 409 when no rule set is in force that year (the kit documents 409 on writes only).
+NO_RULESET: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "No rule set of the scheme is in force that year",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
 
 
 @router.get("/rulesets", response_model=Page[RuleSetRead])
@@ -122,10 +131,6 @@ async def decide_claim(claim_id: uuid.UUID, data: DecisionIn, session: SessionDe
     return await subsidies.decide(session, principal=principal, claim_id=claim_id, data=data)
 
 
-# Performance is scored with the university_performance rule set in force on the year's last day.
-NO_RULESET: dict[int | str, dict[str, Any]] = {409: {"description": "No rule set of the scheme is in force then"}}
-
-
 @router.get("/universities/{org}/performance", response_model=PerformanceRead, responses=NO_RULESET)
 async def university_performance(
     org: str, year: Year, session: SessionDep, principal: AdminOrUniversity
@@ -148,3 +153,25 @@ async def list_allocations(
     session: SessionDep, _: AdminOrPlatform, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> list[AllocationRead]:
     return await performance.list_allocations(session, year=year)
+
+
+@router.post("/district-funding/calculations", response_model=DistrictFundingRead, status_code=201)
+async def calculate_district_funding(
+    data: DistrictFundingIn, session: SessionDep, principal: Admin
+) -> DistrictFundingRead:
+    return await district_funding.calculate(session, principal=principal, data=data)
+
+
+@router.get("/district-funding/calculations", response_model=list[DistrictFundingRead])
+async def list_district_funding(
+    session: SessionDep,
+    _: Admin,
+    district: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> list[DistrictFundingRead]:
+    return await district_funding.list_calculations(session, district=district, year=year)
+
+
+@router.get("/district-funding/calculations/{calculation_id}", response_model=DistrictFundingRead)
+async def get_district_funding(calculation_id: uuid.UUID, session: SessionDep, _: Admin) -> DistrictFundingRead:
+    return await district_funding.get_calculation(session, calculation_id=calculation_id)

@@ -4,7 +4,8 @@ Each page is applied in one transaction together with the cursor; an event id al
 ``applied_feed_events`` is skipped, so a page read twice never acts twice. Certificates are kept
 as facts for university performance; status changes act on subsidy claims (DOMAIN.md §6):
 a revoked certificate cancels a pending (or held) claim and flags an approved one for recovery;
-a suspended one holds a pending claim; a reinstated one releases a held claim.
+a suspended one holds a pending claim; a reinstated one releases a held claim. Filed bodies are
+kept for their district and university (district funding).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from services.kit.feed import emit_many
 from services.kit.problems import UpstreamUnavailable
 
 from .clients import AssessmentClient
-from .models import SCHEMA, CertificateFact, FeedCursor, SubsidyClaim
+from .models import SCHEMA, AssessmentBody, CertificateFact, FeedCursor, SubsidyClaim
 
 log = logging.getLogger("skillpass.incentives.feed_sync")
 FEED = "assessment"
 PREFIX = "assessment.certificate."
+BODY_FILED = "assessment.body.filed"
 _CLAIM = text(f"""INSERT INTO {SCHEMA}.applied_feed_events (feed, event_id)
 SELECT :feed, unnest(CAST(:ids AS bigint[])) ON CONFLICT DO NOTHING RETURNING event_id""")
 # verb → {claim status before: (status after, recovery flag, our event verb)}
@@ -104,8 +106,37 @@ async def _apply_claims(session: AsyncSession, number: str, verb: str) -> list[t
     return out
 
 
+async def _apply_body(session: AsyncSession, event: dict[str, Any]) -> bool:
+    data = event.get("data") or {}
+    if not data.get("id") or not data.get("district"):
+        log.warning("assessment event %s has no usable body; skipped", event["id"])
+        return False
+    row = {
+        "body_id": str(data["id"]),
+        "kind": str(data.get("kind") or "unknown")[:10],
+        "district": str(data["district"])[:50],
+        "university_org": data.get("university_org"),
+        "event_id": event["id"],
+    }
+    stmt = insert(AssessmentBody).values(**row)
+    excluded = stmt.excluded
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["body_id"],
+            set_={k: excluded[k] for k in ("kind", "district", "university_org", "event_id")},
+            where=AssessmentBody.__table__.c.event_id < excluded.event_id,  # type: ignore[attr-defined]
+        )
+    )
+    return True
+
+
+def _relevant(event: dict[str, Any]) -> bool:
+    kind = str(event.get("type", ""))
+    return (kind.startswith(PREFIX) or kind == BODY_FILED) and isinstance(event.get("id"), int)
+
+
 async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> int:
-    relevant = [e for e in events if str(e.get("type", "")).startswith(PREFIX) and isinstance(e.get("id"), int)]
+    relevant = [e for e in events if _relevant(e)]
     if not relevant:
         return 0
     fresh = {r.event_id for r in (await session.execute(_CLAIM, {"feed": FEED, "ids": [e["id"] for e in relevant]}))}
@@ -113,6 +144,9 @@ async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> int
     applied = 0
     for event in relevant:
         if event["id"] not in fresh:
+            continue
+        if event["type"] == BODY_FILED:
+            applied += await _apply_body(session, event)
             continue
         verb, data = str(event["type"])[len(PREFIX) :], event.get("data") or {}
         try:

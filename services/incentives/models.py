@@ -147,6 +147,35 @@ class Allocation(IncentivesTable, table=True):
     created_at: datetime | None = _created_at()
 
 
+class AssessmentBody(IncentivesTable, table=True):
+    """Assessment bodies as filed (``assessment.body.filed``): where a university's district is known."""
+
+    __tablename__ = "assessment_bodies"
+
+    body_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=10)
+    district: str = Field(max_length=50)
+    university_org: str | None = Field(default=None, max_length=100, index=True)
+    event_id: int = Field(sa_type=BigInteger)
+
+
+class DistrictFundingCalculation(IncentivesTable, table=True):
+    """One district's funding of its universities for a year (policy 一.四); append-only, a re-run is a new row."""
+
+    __tablename__ = "district_funding_calculations"
+    __table_args__ = (Index("ix_district_funding_calculations_district_year", "district", "year"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    district: str = Field(max_length=50)
+    year: int
+    ruleset_id: uuid.UUID
+    ruleset_version: int
+    total: Decimal = Field(sa_type=Numeric(14, 2))
+    lines: list[dict[str, Any]] = Field(sa_column=Column(JSONB, nullable=False))
+    created_by: str = Field(max_length=200)
+    created_at: datetime | None = _created_at()
+
+
 class FeedCursor(IncentivesTable, table=True):
     """Where this service is in another service's feed (durable across restarts)."""
 

@@ -29,6 +29,7 @@ SCHEMA_OF = {
     "residence_points": "points",
     "skill_subsidy": "skill_subsidy",
     "university_performance": "university_performance",
+    "district_funding": "district_funding",
 }
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .events import ClaimEvent
 
-Scheme = Literal["settlement_points", "residence_points", "skill_subsidy", "university_performance"]
+Scheme = Literal["settlement_points", "residence_points", "skill_subsidy", "university_performance", "district_funding"]
 
 
 class RuleSetCreate(BaseModel):
@@ -165,4 +165,38 @@ class AllocationRead(BaseModel):
     pool: Decimal
     ruleset_id: uuid.UUID
     lines: list[AllocationLine]
+    created_at: datetime | None = None
+
+
+class DistrictFundingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    district: str = Field(min_length=1, max_length=50, pattern=r"^[^*]", description="as filed with assessment bodies")
+    year: int = Field(ge=2000, le=2100, description="calendar year of issue; the rule set in force on 31 December")
+
+
+class DistrictFundingLine(BaseModel):
+    university_org: str
+    students_assessed: int = Field(description="distinct learners certified in the year (revoked excluded)")
+    certificates: int
+    catalogue_certificates: int
+    high_level_certificates: int = Field(description="at level high_level_max or above (1 is the highest)")
+    work_allowance: Decimal
+    results_bonus: Decimal
+    uncapped: Decimal
+    cap: Decimal
+    capped: bool
+    amount: Decimal
+
+
+class DistrictFundingRead(BaseModel):
+    id: uuid.UUID
+    district: str
+    year: int
+    ruleset_id: uuid.UUID
+    ruleset_version: int
+    ruleset_district: str = Field(description="the district the rule set names, or * for the default")
+    total: Decimal
+    lines: list[DistrictFundingLine]
+    created_by: str
     created_at: datetime | None = None

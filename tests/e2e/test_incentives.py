@@ -18,7 +18,7 @@ def bearer(key, **claims):
     return {"Authorization": "Bearer " + mint_token(key, issuer=ISSUER, audience=AUDIENCE, **claims)}
 
 
-async def _certificate(client, admin, univ, n):
+async def _certificate(client, admin, univ, n, *, org="univ-inc", district="闵行区", uscc=515151):
     from tests.assessment.asm_support import make_id_number, make_uscc
 
     body = (
@@ -27,10 +27,10 @@ async def _certificate(client, admin, univ, n):
             headers=admin,
             json={
                 "name": "E2E 激励大学",
-                "uscc": make_uscc(515151),
+                "uscc": make_uscc(uscc),
                 "kind": "employer",
-                "university_org": "univ-inc",
-                "district": "闵行区",
+                "university_org": org,
+                "district": district,
             },
         )
     ).json()
@@ -38,7 +38,7 @@ async def _certificate(client, admin, univ, n):
         f"/api/assessment/v1/bodies/{body['id']}/filings",
         headers=admin,
         json={
-            "filing_no": "E2E-INC-1",
+            "filing_no": f"E2E-INC-{n}",
             "scope": [{"occupation_code": "6-25-02-05", "levels": [3]}],
             "valid_from": "2026-01-01",
             "valid_to": "2027-12-31",
@@ -55,7 +55,7 @@ async def _certificate(client, admin, univ, n):
             "id_number": make_id_number(n),
             "name": "韩梅梅",
             "student_no": f"S{n}",
-            "school_org": "univ-inc",
+            "school_org": org,
             "graduation_year": 2027,
             "major": "微电子",
         },
@@ -118,3 +118,40 @@ async def test_points_and_a_subsidy_claim_from_real_evidence(platform):  # noqa:
                 break
             await asyncio.sleep(0.5)
         assert claims[0]["status"] == "cancelled"
+
+
+async def test_district_funding_from_the_feed(platform):  # noqa: F811
+    """The university's district comes from its body filed with assessment, the certificate from
+    assessment's feed: nothing but {district, year} is in the request."""
+    key, gw = platform["key"], platform["urls"]["gateway"]
+    admin = bearer(key, sub="a", role="admin")
+    univ = bearer(key, sub="sis", role="university", org="univ-df")
+    rules = {
+        "district": "嘉定区",
+        "work_allowance_per_student": "200.00",
+        "results_bonus": {"per_certificate": "100.00", "catalogue_extra": "150.00", "high_level_extra": "80.50"},
+        "cap_per_university": "1000.00",
+    }
+    async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
+        doc = {"scheme": "district_funding", "title": "嘉定区", "effective_from": "2026-01-01", "rules": rules}
+        created = await client.post("/api/incentives/v1/rulesets", headers=admin, json={**doc, "source": "e2e"})
+        assert created.status_code == 201, created.text
+        await client.post(f"/api/incentives/v1/rulesets/{created.json()['id']}/publish", headers=admin)
+        number, _ = await _certificate(client, admin, univ, 78, org="univ-df", district="嘉定区", uscc=525252)
+        issued = (await client.get(f"/api/assessment/v1/certificates/{number}", headers=admin)).json()
+        year = int(issued["issued_on"][:4])
+        deadline = time.monotonic() + 20
+        while True:  # the poller must first see the body and the certificate
+            r = await client.post(
+                "/api/incentives/v1/district-funding/calculations",
+                headers=admin,
+                json={"district": "嘉定区", "year": year},
+            )
+            assert r.status_code == 201, r.text
+            if r.json()["lines"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        # one level-3 certificate in a catalogue occupation: 200 + 100 + 150 + 80.50
+        assert [(x["university_org"], x["certificates"], x["amount"]) for x in r.json()["lines"]] == [
+            ("univ-df", 1, "530.50")
+        ]

@@ -41,10 +41,11 @@ async def test_only_admin_writes_and_unknown_scheme_is_422(client, tokens):
 
 async def test_default_rulesets_load_once_with_sources(client, tokens):
     async with client.app.state.sessionmaker() as session:
-        assert await load_demo(session) == {"rulesets": 4}
+        assert await load_demo(session) == {"rulesets": 5}
         assert await load_demo(session) == {"rulesets": 0}
     items = (await client.get("/v1/rulesets", headers=tokens.headers("admin"))).json()["items"]
     assert sorted(r["scheme"] for r in items) == [
+        "district_funding",
         "residence_points",
         "settlement_points",
         "skill_subsidy",
