@@ -109,7 +109,7 @@ def run() -> None:
         console.print(f"""
 [bold green]skillpass is running[/bold green]
   gateway      http://127.0.0.1:{GATEWAY.port}   (API docs: http://127.0.0.1:{GATEWAY.port}/docs)
-  pages        /docs, /redoc, /verify (public certificate check)
+  pages        /docs, /redoc, /verify (public certificate check), /dashboard (admin token)
   services     {", ".join(f"{s.name} :{s.port}" for s in ALL if s is not GATEWAY)}
   logs         {DATA_DIR / "logs"}
   dev admin token (1 h):
