@@ -1,11 +1,14 @@
 """Every statistic reproduced on a hand-made data set: certificates written through assessment's
-public API (the real app, in-process), the other sources' feeds built by hand."""
+public API and credit conversions through the credit bank's (the real apps, in-process, the credit
+bank reaching assessment and statistics reaching both through ASGI transports); the catalogue's and
+incentives' feeds built by hand."""
 
 from __future__ import annotations
 
 import io
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -29,7 +32,8 @@ async def own_db(pg_server: str, test_db: Any) -> AsyncIterator[dict[str, AsyncE
 
     db_admin = await bootstrap(pg_server, "skillpass_stats_" + uuid.uuid4().hex[:8], test_db.passwords)
     spec = {s.name: s for s in ALL}
-    urls = {n: role_url(db_admin, spec[n], test_db.passwords[n]) for n in ("assessment", "statistics")}
+    names = ("assessment", "credit_bank", "statistics")
+    urls = {n: role_url(db_admin, spec[n], test_db.passwords[n]) for n in names}
     engines = {n: create_async_engine(u) for n, u in urls.items()}
     yield engines
     for engine in engines.values():
@@ -50,6 +54,31 @@ async def assessment(own_db: dict[str, AsyncEngine], signing_key: Any) -> Any:
         catalogue_transport=httpx.MockTransport(FakeCatalogue().handler),
     )
     async with app_client(app, own_db["assessment"], signing_key) as client:
+        yield app, client
+
+
+class _AsService(httpx.AsyncBaseTransport):
+    """An in-process app called the way a service calls another: with its service token."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.inner, self.token = httpx.ASGITransport(app=app), token
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["authorization"] = f"Bearer {self.token}"
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+async def credit_bank(own_db: dict[str, AsyncEngine], assessment: Any, signing_key: Any, tokens: Any) -> Any:
+    """The credit bank's app on the same database, reading certificates from the real assessment."""
+    from services.credit_bank.app import create_app
+    from services.credit_bank.settings import CreditBankSettings
+
+    app = create_app(
+        CreditBankSettings(database_url=str(own_db["credit_bank"].url), shared=shared_settings_for_tests()),
+        assessment_transport=_AsService(assessment[0], str(tokens("service", sub="svc-credit-bank"))),
+    )
+    async with app_client(app, own_db["credit_bank"], signing_key) as client:
         yield app, client
 
 
@@ -124,14 +153,59 @@ def _catalogue_feed() -> FakeFeed:
     return feed
 
 
-def _credit_bank_feed() -> FakeFeed:
-    feed = FakeFeed()
-    base = {"learner_id": "lrn-1", "university_org": "univ-a", "occupation_code": "6-25-02-05", "level": 4}
-    feed.add("credit_bank.conversion.posted", {**base, "conversion_id": "c1", "credits": "4.0"})
-    feed.add("credit_bank.conversion.posted", {**base, "conversion_id": "c2", "credits": "2.5"})
-    feed.add("credit_bank.conversion.reversed", {"conversion_id": "c2", "credits": "2.5", "reason": "revoked"})
-    feed.add("credit_bank.outcome.deposited", {"outcome_id": "o1"})  # not a statistic: read past
-    return feed
+async def _conversions(credit_bank: Any, asm: Any, tokens: Any, numbers: dict[str, list[str]]) -> None:
+    """Through the credit bank's API: a2's holder converts 4.0 credits in a univ-a programme and b2's
+    holder 2.5 in a univ-b one; then b2 is revoked in assessment and the credit bank, following
+    assessment's feed, reverses that conversion. (Deposits are outcomes, not a statistic.)"""
+    from services.credit_bank import feed_sync
+
+    cb_app, cb = credit_bank
+    for org, number, code, level, credits in (
+        ("univ-a", numbers["a"][1], "6-25-02-05", 4, "4.0"),
+        ("univ-b", numbers["b"][1], "2-02-38-01", 3, "2.5"),
+    ):
+        univ = tokens.headers("university", org=org)
+        r = await cb.post(
+            "/v1/programmes",
+            headers=univ,
+            json={
+                "university_org": org,
+                "code": f"P-{unique()}",
+                "name": "智能制造工程",
+                "graduation_credits": "160",
+                "max_converted_ratio": "0.5",
+            },
+        )
+        assert r.status_code == 201, r.text
+        programme_id = r.json()["id"]
+        rule = {
+            "programme_id": programme_id,
+            "occupation_code": code,
+            "min_level": level,
+            "credits": credits,
+            "course_codes": [f"C-{code}"],
+            "valid_from": "2025-09-01",
+            "valid_to": None,
+        }
+        r = await cb.post("/v1/rules", headers=univ, json=rule)
+        assert r.status_code == 201, r.text
+        cert = await asm.get(f"/v1/certificates/{number}", headers=tokens.headers("admin"))
+        learner = cert.json()["learner_id"]
+        student = tokens.headers("student", sub=learner)
+        body = {"learner_id": learner, "kind": "certificate", "certificate_number": number}
+        r = await cb.post("/v1/outcomes", headers=student, json=body)
+        assert r.status_code == 201, r.text
+        body = {"learner_id": learner, "outcome_id": r.json()["outcome_id"], "programme_id": programme_id}
+        r = await cb.post("/v1/conversions", headers=student, json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()["credits"] == credits
+    r = await asm.post(
+        f"/v1/certificates/{numbers['b'][1]}/revoke", headers=tokens.headers("admin"), json={"reason": "冒名顶替"}
+    )
+    assert r.status_code == 200, r.text
+    async with cb_app.state.sessionmaker() as session:
+        result = await feed_sync.sync_assessment_feed(session, cb_app.state.credit_bank.assessment)
+    assert result.reversed == 1
 
 
 def _incentives_feed(numbers: dict[str, list[str]]) -> FakeFeed:
@@ -202,14 +276,17 @@ def _by(answer: dict[str, Any], *dims: str) -> dict[Any, dict[str, Any]]:
     return {tuple(row[d] for d in dims) if len(dims) > 1 else row[dims[0]]: row for row in answer["rows"]}
 
 
-async def test_every_statistic_on_a_hand_made_data_set(assessment: Any, stats: Any, tokens: Any) -> None:
+async def test_every_statistic_on_a_hand_made_data_set(
+    assessment: Any, credit_bank: Any, stats: Any, tokens: Any
+) -> None:
     asm_app, asm = assessment
     numbers = await _hand_made(asm, tokens)
+    await _conversions(credit_bank, asm, tokens, numbers)
     incentives = _incentives_feed(numbers)
     sources = {
         "assessment": httpx.ASGITransport(app=asm_app),
         "catalogue": _catalogue_feed().transport(),
-        "credit_bank": _credit_bank_feed().transport(),
+        "credit_bank": httpx.ASGITransport(app=credit_bank[0]),
         "incentives": incentives.transport(),
     }
     async with stats(sources) as (_, client):
@@ -259,7 +336,7 @@ async def test_every_statistic_on_a_hand_made_data_set(assessment: Any, stats: A
             await session.execute(text("DELETE FROM statistics.feed_cursors"))
             await session.commit()
         replay = {s["source"]: s["applied"] for s in (await client.post("/v1/sync", headers=admin)).json()}
-        assert replay == {"assessment": 10, "catalogue": 2, "credit_bank": 3, "incentives": 11}
+        assert replay == {"assessment": 11, "catalogue": 2, "credit_bank": 3, "incentives": 11}
         assert await _answers(client, tokens) == before
         async with client._transport.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
             for table in (
@@ -296,7 +373,7 @@ async def _answers(client: Any, tokens: Any) -> list[dict[str, Any]]:
 async def _assert_statistics(client: Any, tokens: Any) -> None:
     certs = await _get(client, tokens, "certificates", group_by="university,level")
     got = {k: (v["issued"], v["suspended"], v["revoked"]) for k, v in _by(certs, "university", "level").items()}
-    assert got == {("univ-a", 3): (1, 0, 0), ("univ-a", 4): (3, 1, 0), ("univ-b", 3): (2, 0, 1)}
+    assert got == {("univ-a", 3): (1, 0, 0), ("univ-a", 4): (3, 1, 0), ("univ-b", 3): (2, 0, 2)}
     t = certs["totals"]
     assert (t["issued"], t["issued_level_3_plus"], t["issued_in_catalogue"], t["issued_industry_3_6"]) == (6, 3, 5, 5)
     assert (t["share_in_catalogue"], t["share_industry_3_6"], t["share_level_3_plus"]) == (0.8333, 0.8333, 0.5)
@@ -348,6 +425,12 @@ async def _assert_statistics(client: Any, tokens: Any) -> None:
         conv["credits_reversed"],
         conv["credits_net"],
     ) == (2, 1, "6.5", "2.5", "4.0")
+    conv_by = _by(await _get(client, tokens, "conversions", group_by="university"), "university")
+    # Zero sums come back as the number 0, other sums as decimal strings: compared as decimals here.
+    assert {
+        k: (v["conversions"], v["reversed"], *(Decimal(str(v[c])) for c in ("credits_converted", "credits_net")))
+        for k, v in conv_by.items()
+    } == {"univ-a": (1, 0, Decimal("4.0"), Decimal("4.0")), "univ-b": (1, 1, Decimal("2.5"), Decimal(0))}
 
     pts = (await _get(client, tokens, "points"))["totals"]
     assert (pts["evaluations"], pts["passed"], pts["passed_because_of_skill"], pts["passed_skill_item_unknown"]) == (
