@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
+from services.kit.background import stop_task
 from services.kit.context import install_context
 from services.kit.db import sessionmaker_of
 from services.kit.http import ServiceClient, service_client
@@ -37,7 +38,7 @@ def create_app(
 
     async def shutdown(_: FastAPI) -> None:
         if poller is not None:
-            await feed_sync.stop(poller)
+            await stop_task(poller)
         if assessment is not None:
             await assessment.aclose()
 

@@ -8,8 +8,6 @@ their ``issued_on``; a revocation is counted separately in the same quarter (net
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import Counter
 from datetime import date
@@ -20,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.assessment.events import CERTIFICATE_ISSUED, CERTIFICATE_REVOKED, CertificateFacts
+from services.kit.background import repeat_forever
 from services.kit.http import ServiceClient
 from services.kit.problems import UpstreamUnavailable
 
@@ -149,21 +148,12 @@ async def sync_assessment_feed(
 async def poll_forever(
     sessionmaker: async_sessionmaker[AsyncSession], client: ServiceClient, settings: CatalogueSettings
 ) -> None:
-    """The background poller: a failure is logged and retried at the next tick, never fatal."""
-    while True:
-        try:
-            async with sessionmaker() as session:
-                await sync_assessment_feed(
-                    session, client, page_size=settings.feed_page_size, classification=settings.classification
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a poller must survive any upstream or database hiccup
-            log.warning("assessment feed sync failed: %s", exc)
-        await asyncio.sleep(settings.feed_poll_interval_s)
+    """The background poller (assessment's feed into the catalogue's counts)."""
 
+    async def tick() -> None:
+        async with sessionmaker() as session:
+            await sync_assessment_feed(
+                session, client, page_size=settings.feed_page_size, classification=settings.classification
+            )
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await repeat_forever(tick, settings.feed_poll_interval_s, "assessment feed sync")

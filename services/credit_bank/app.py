@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
+from services.kit.background import stop_task
 from services.kit.context import install_context
 from services.kit.http import service_client
 
@@ -42,7 +43,7 @@ def create_app(
     async def shutdown(app: FastAPI) -> None:
         follower = getattr(app.state, "feed_follower", None)
         if follower is not None:
-            await feed_sync.stop(follower)
+            await stop_task(follower)
         await assessment.aclose()
 
     app = create_service_app(

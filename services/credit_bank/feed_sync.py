@@ -8,8 +8,6 @@ event by event, and the ledger's unique (conversion, kind) makes a second revers
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +19,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.assessment.events import CertificateRecord
+from services.kit.background import repeat_forever
 from services.kit.problems import UpstreamUnavailable
 
 from .clients import AssessmentClient
@@ -135,19 +134,10 @@ async def sync_assessment_feed(
 
 
 async def poll_forever(app: FastAPI, assessment: AssessmentClient, interval_s: float, page_size: int) -> None:
-    """The background follower: a failure is logged and retried at the next tick, never fatal."""
-    while True:
-        try:
-            async with app.state.sessionmaker() as session:
-                await sync_assessment_feed(session, assessment, page_size=page_size)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a follower must survive any upstream or database hiccup
-            log.warning("assessment feed sync failed: %s", exc)
-        await asyncio.sleep(interval_s)
+    """The background follower of assessment's feed."""
 
+    async def tick() -> None:
+        async with app.state.sessionmaker() as session:
+            await sync_assessment_feed(session, assessment, page_size=page_size)
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await repeat_forever(tick, interval_s, "assessment feed sync")

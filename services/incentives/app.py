@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
+from services.kit.background import stop_task
 from services.kit.context import install_context
 from services.kit.http import service_client
 
@@ -42,7 +43,7 @@ def create_app(
     async def shutdown(app: FastAPI) -> None:
         poller = getattr(app.state, "feed_poller", None)
         if poller is not None:
-            await feed_sync.stop(poller)
+            await stop_task(poller)
         await assessment.aclose()
         await catalogue.aclose()
 

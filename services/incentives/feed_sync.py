@@ -10,8 +10,6 @@ kept for their district and university (district funding).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.assessment.events import CertificateRecord
+from services.kit.background import repeat_forever
 from services.kit.feed import emit_many
 from services.kit.problems import UpstreamUnavailable
 
@@ -199,19 +198,10 @@ async def sync_assessment_feed(
 
 
 async def poll_forever(app: FastAPI, client: AssessmentClient, interval_s: float, page_size: int) -> None:
-    """The background poller: a failure is logged and retried at the next tick, never fatal."""
-    while True:
-        try:
-            async with app.state.sessionmaker() as session:
-                await sync_assessment_feed(session, client, page_size=page_size)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a poller must survive any upstream or database hiccup
-            log.warning("assessment feed sync failed: %s", type(exc).__name__)
-        await asyncio.sleep(interval_s)
+    """The background follower of assessment's feed."""
 
+    async def tick() -> None:
+        async with app.state.sessionmaker() as session:
+            await sync_assessment_feed(session, client, page_size=page_size)
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await repeat_forever(tick, interval_s, "assessment feed sync")

@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.kit.app import create_service_app
+from services.kit.background import stop_task
 from services.kit.context import install_context
 from services.kit.http import ServiceClient, service_client
 
@@ -57,7 +58,7 @@ def create_app(
     async def shutdown(app: FastAPI) -> None:
         poller = getattr(app.state, "poller", None)
         if poller is not None:
-            await sync.stop(poller)
+            await stop_task(poller)
         for client in sources.values():
             if client is not None:
                 await client.aclose()

@@ -8,8 +8,6 @@ not configured, not reachable, or has no feed yet is reported and skipped, never
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -18,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.kit.background import repeat_forever
 from services.kit.context import context_of
 from services.kit.http import ServiceClient
 from services.kit.problems import Problem, UpstreamUnavailable
@@ -121,20 +120,11 @@ async def sync_all(
 
 
 async def poll_forever(app: FastAPI, interval_s: float) -> None:
-    """The background follower: a failure is logged and retried at the next tick, never fatal."""
-    while True:
-        try:
-            ctx = context_of(app, NAME, Context)
-            async with app.state.sessionmaker() as session:
-                await sync_all(session, ctx.sources, page_size=ctx.settings.feed_page_size)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a poller must survive any upstream or database hiccup
-            log.warning("statistics feed sync failed: %s", exc)
-        await asyncio.sleep(interval_s)
+    """The background follower of every source's feed."""
 
+    async def tick() -> None:
+        ctx = context_of(app, NAME, Context)
+        async with app.state.sessionmaker() as session:
+            await sync_all(session, ctx.sources, page_size=ctx.settings.feed_page_size)
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await repeat_forever(tick, interval_s, "statistics feed sync")
