@@ -96,7 +96,7 @@ async def check_certificates(session: AsyncSession, *, numbers: list[str]) -> li
                 occupation_code=c.occupation_code,
                 level=c.level,
                 issued_on=c.issued_on,
-                status=c.status,  # type: ignore[arg-type]
+                status=c.status,
                 status_reason=c.status_reason,
             )
         )
