@@ -178,7 +178,7 @@ async def deposit_many(
     stored = await _replay(session, principal, idempotency_key, data.model_dump(mode="json"))
     if stored is not None:
         return stored
-    numbers = sorted({str(i.certificate_number) for i in data.items if i.kind == "certificate"})
+    numbers = sorted({i.certificate_number for i in data.items if i.kind == "certificate" and i.certificate_number})
     accepted, rejected = _screen(data, await assessment.certificates(numbers) if numbers else {})
     rows = {r.index: r for r in rejected}
     # The same certificate twice in one batch is one outcome: the first item stores it.

@@ -90,6 +90,7 @@ async def test_deposit_batch_checks_every_certificate_in_one_call(client, tokens
     r = await deposit_batch(client, tokens, items)
     assert r.status_code == 200, r.text
     assert assessment.calls == ["POST /v1/certificates/check"]
+    assert sorted(assessment.asked[0]) == sorted({good, before, "BD-NONE", theirs, suspended})
     body = r.json()
     assert kinds(r) == [
         "deposited",
