@@ -77,10 +77,10 @@ async def _finish(session: AsyncSession, principal: Principal, key: str | None, 
 # Accounts opened, the university linked, new outcomes and their deposit entries: one statement.
 _DEPOSIT_MANY = text(
     f"""WITH acct AS (INSERT INTO {SCHEMA}.accounts (learner_id)
-                  SELECT DISTINCT unnest(CAST(:ls AS varchar[])) ON CONFLICT DO NOTHING),
+                  SELECT DISTINCT l FROM unnest(CAST(:ls AS varchar[])) AS l ORDER BY l ON CONFLICT DO NOTHING),
 link AS (INSERT INTO {SCHEMA}.account_universities (learner_id, university_org)
          SELECT DISTINCT l, CAST(:org AS varchar) FROM unnest(CAST(:ls AS varchar[])) AS l
-         WHERE CAST(:org AS varchar) IS NOT NULL ON CONFLICT DO NOTHING),
+         WHERE CAST(:org AS varchar) IS NOT NULL ORDER BY l ON CONFLICT DO NOTHING),
 ins AS (INSERT INTO {SCHEMA}.outcomes (id, learner_id, kind, certificate_number, occupation_code, level, issued_on,
         title, evidence, status, deposited_by)
         SELECT id, l, k, n, occ, lv, issued, title, ev, 'valid', :by
@@ -184,6 +184,9 @@ async def deposit_many(
     # The same certificate twice in one batch is one outcome: the first item stores it.
     first_of: dict[str, _Deposit] = {}
     inserting = [d for d in accepted if d.number is None or first_of.setdefault(d.number, d) is d]
+    # Rows go in sorted (certificate number, then learner), so two batches sharing new certificates or
+    # accounts wait on each other in one order and never deadlock.
+    inserting.sort(key=lambda d: (d.number or "", d.learner_id))
     created = await _insert_outcomes(session, principal, inserting)
     missing = [d.number for d in inserting if d.id not in created and d.number is not None]
     before: list[OutcomeRead] = []
