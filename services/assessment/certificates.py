@@ -13,7 +13,7 @@ from services.kit.problems import Conflict, NotFound
 
 from .events import CertificateStatusChanged
 from .models import SCHEMA, Certificate
-from .schemas import CertificateRead
+from .schemas import CertificateCheck, CertificateRead
 
 # action → (statuses it may start from, status it leaves, event verb)
 TRANSITIONS = {
@@ -76,6 +76,31 @@ async def get_certificate(session: AsyncSession, *, principal: Principal, number
     if certificate is None or not may_read(principal, certificate):
         raise CertificateNotFound()
     return certificate_read(principal, certificate)
+
+
+async def check_certificates(session: AsyncSession, *, numbers: list[str]) -> list[CertificateCheck]:
+    """Many certificates' status and holder in one query, for a service (the credit bank's bulk
+    deposits); one answer per number asked, in order, ``found: false`` for an unknown one."""
+    rows = (await session.exec(select(Certificate).where(col(Certificate.number).in_(set(numbers))))).all()
+    by_number = {c.number: c for c in rows}
+    out = []
+    for number in numbers:
+        c = by_number.get(number)
+        out.append(
+            CertificateCheck(number=number, found=False)
+            if c is None
+            else CertificateCheck(
+                number=number,
+                found=True,
+                learner_id=c.learner_id,
+                occupation_code=c.occupation_code,
+                level=c.level,
+                issued_on=c.issued_on,
+                status=c.status,
+                status_reason=c.status_reason,
+            )
+        )
+    return out
 
 
 async def list_certificates(

@@ -177,3 +177,45 @@ async def test_verification_is_rate_limited_per_client_ip(client: Any) -> None:
         "/v1/verify", params={"number": "Y1", "name": "x"}, headers={"X-Forwarded-For": "203.0.113.8"}
     )
     assert other.status_code == 200
+
+
+async def test_bulk_certificate_check_for_services(client: Any, tokens: Any) -> None:
+    """POST /v1/certificates/check: status and holder per number in the order asked, one call; only services."""
+    _, number, lid = await _issued(client, tokens)
+    _, other, other_lid = await _issued(client, tokens, name="李四")
+    admin = tokens.headers("admin")
+    await client.post(f"/v1/certificates/{other}/suspend", headers=admin, json={"reason": "成绩复核"})
+    body = {"numbers": ["NO-SUCH-NUMBER", other, number]}
+    r = await client.post("/v1/certificates/check", json=body, headers=tokens.headers("service"))
+    assert r.status_code == 200, r.text
+    got = r.json()["certificates"]
+    assert got[0] == {
+        "number": "NO-SUCH-NUMBER",
+        "found": False,
+        "learner_id": None,
+        "occupation_code": None,
+        "level": None,
+        "issued_on": None,
+        "status": None,
+        "status_reason": None,
+    }
+    assert (got[1]["number"], got[1]["found"], got[1]["learner_id"]) == (other, True, other_lid)
+    assert (got[1]["status"], got[1]["status_reason"]) == ("suspended", "成绩复核")
+    assert (got[2]["learner_id"], got[2]["status"], got[2]["occupation_code"], got[2]["level"]) == (
+        lid,
+        "valid",
+        "6-25-02-05",
+        4,
+    )
+    assert "holder_name" not in got[2]
+    for caller in (
+        tokens.headers("university", org="univ-a"),
+        tokens.headers("student", sub=lid),
+        tokens.headers("platform"),
+    ):
+        assert (await client.post("/v1/certificates/check", json=body, headers=caller)).status_code == 403
+    too_many = await client.post(
+        "/v1/certificates/check", json={"numbers": ["x"] * 1001}, headers=tokens.headers("service")
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["loc"] == ["body", "numbers"]
