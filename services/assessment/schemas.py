@@ -189,6 +189,9 @@ class CertificateRead(BaseModel):
     status: Literal["valid", "suspended", "revoked"]
     status_reason: str | None = None
     in_catalogue_on_issue: bool
+    graduation_year: int | None = Field(
+        default=None, description="the candidate's graduation year on the certificate's record (null if unknown)"
+    )
 
 
 class CertificateCheckIn(BaseModel):

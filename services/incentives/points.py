@@ -22,7 +22,7 @@ from services.kit.feed import emit
 from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
 from services.kit.problems import Conflict, NotFound
 
-from . import engine
+from . import engine, tenancy
 from .deps import Context
 from .events import EVALUATION_RECORDED, EvaluationRecorded
 from .models import SCHEMA, Evaluation, RuleSet
@@ -55,12 +55,6 @@ class Waited:
 
 def today() -> date:
     return datetime.now(SHANGHAI).date()
-
-
-def _require_learner(principal: Principal, learner_id: str) -> None:
-    """A student acts only for themself; another learner is 404 (existence is not disclosed)."""
-    if principal.is_student and not principal.is_learner(learner_id):
-        raise NotFound()
 
 
 async def certificate_facts(
@@ -188,7 +182,7 @@ async def evaluate(
     session: AsyncSession, ctx: Context, *, principal: Principal, data: EvaluateIn, waited: Waited | None = None
 ) -> EvaluationRead:
     """Policy 二: points by the rule set in force on ``as_of``; certificate points from evidence only."""
-    _require_learner(principal, data.learner_id)
+    await tenancy.require_may_act_for(session, principal, data.learner_id)
     ruleset, as_of, result = await _score(session, ctx, data, [], waited)
     return await _store(session, principal, ruleset, data, as_of, result)
 
@@ -202,14 +196,9 @@ async def simulate(
     hypothetical: list[HypotheticalCertificate],
 ) -> EvaluationRead:
     """As evaluate, with hypothetical certificates added; nothing is stored."""
-    _require_learner(principal, data.learner_id)
+    await tenancy.require_may_act_for(session, principal, data.learner_id)
     ruleset, as_of, result = await _score(session, ctx, data, hypothetical)
     return _read(ruleset, data, as_of, result)
-
-
-def _may_read(principal: Principal, row: Evaluation) -> bool:
-    """Student: their own; university: the evaluations it asked for; admin and platform: all."""
-    return principal.is_learner(row.learner_id) or principal.may_read_org(row.org)
 
 
 def _row_read(row: Evaluation) -> EvaluationRead:
@@ -233,12 +222,13 @@ def _row_read(row: Evaluation) -> EvaluationRead:
 async def list_evaluations(
     session: AsyncSession, *, principal: Principal, learner_id: str, page: PageParams
 ) -> Page[EvaluationRead]:
-    """Newest first. A student sees only their own; a university only the ones it asked for."""
+    """Newest first. A student sees only their own (another's list is empty); a university those of
+    its own students (another learner is 404); admin and platform all."""
     if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
-    stmt = select(Evaluation).where(Evaluation.learner_id == learner_id)
     if principal.is_university:
-        stmt = stmt.where(Evaluation.org == principal.org)
+        await tenancy.require_may_act_for(session, principal, learner_id)
+    stmt = select(Evaluation).where(Evaluation.learner_id == learner_id)
     after = newest_first_after(page, col(Evaluation.created_at), col(Evaluation.id))
     if after is not None:
         stmt = stmt.where(after)
@@ -262,7 +252,7 @@ def item_changes(before: list[LineItemRead], after: list[LineItemRead]) -> list[
 async def rerun(session: AsyncSession, ctx: Context, *, principal: Principal, evaluation_id: uuid.UUID) -> RerunRead:
     """The same declaration under today's rules and today's certificates, stored, with what changed."""
     row = await session.get(Evaluation, evaluation_id)
-    if row is None or not _may_read(principal, row):
+    if row is None or not await tenancy.may_act_for(session, principal, row.learner_id):
         raise EvaluationNotFound()
     previous = _row_read(row)
     data = EvaluateIn(learner_id=row.learner_id, scheme=row.scheme, as_of=today(), declared=row.declared)

@@ -56,6 +56,21 @@ async def test_listing_a_learners_certificates(client: Any, tokens: Any) -> None
         assert r.json()["items"] == []
 
 
+async def test_the_graduation_year_of_the_record_is_read_and_published(client: Any, tokens: Any, app: Any) -> None:
+    """Incentives judges graduating-year subsidy rules on it: the read model and every certificate
+    event carry the candidate's graduation year (and school) as the record had them."""
+    _, number, lid = await _issued(client, tokens)
+    one = await client.get(f"/v1/certificates/{number}", headers=tokens.headers("service"))
+    listed = await client.get(f"/v1/certificates?learner_id={lid}", headers=tokens.headers("service"))
+    assert (one.json()["graduation_year"], listed.json()["items"][0]["graduation_year"]) == (2027, 2027)
+    await client.post(f"/v1/certificates/{number}/revoke", headers=tokens.headers("admin"), json={"reason": "舞弊"})
+    seen = await events(app, prefix="assessment.certificate.", subject=f"certificate:{number}")
+    assert [(e["type"], e["data"]["graduation_year"], e["data"]["school_org"]) for e in seen] == [
+        ("assessment.certificate.issued", 2027, "univ-a"),
+        ("assessment.certificate.revoked", 2027, "univ-a"),
+    ]
+
+
 async def test_suspend_reinstate_revoke_with_events(client: Any, tokens: Any, app: Any) -> None:
     _, number, _ = await _issued(client, tokens)
     univ = tokens.headers("university", org="univ-a")
