@@ -200,30 +200,36 @@ class PostgresTokenBuckets:
 
 
 class _Lease:
-    __slots__ = ("refill", "tokens", "until")
+    """One key's tokens in this process: the lease being spent, the next one (taken ahead), the
+    expired tokens to hand back with the next take, and the take under way."""
+
+    __slots__ = ("back", "next", "next_until", "refill", "tokens", "until")
 
     def __init__(self) -> None:
-        self.tokens = 0
-        self.until = 0.0
-        self.refill: asyncio.Future[float] | None = None
+        self.tokens, self.until = 0, 0.0
+        self.next, self.next_until = 0, 0.0
+        self.back = 0
+        self.refill: asyncio.Task[float] | None = None
 
 
 class LeasedBuckets:
     """A per-process lease layer over a shared ``TokenStore``.
 
-    A call spends one token of the key's local lease; when the lease is empty or older than
-    ``lease_s``, one ``store.take`` asks for a new lease of ``lease_size`` tokens (fewer if fewer
-    are there) and hands back the unused rest of the expired one in the same round trip. Callers
-    of the same key that find the lease empty while a take is under way wait for it instead of
-    each going to the store.
+    A call spends one token of the key's local lease. ``store.take`` asks for a lease of
+    ``lease_size`` tokens (fewer if fewer are there) and hands back, in the same round trip, the
+    tokens of leases that ran out unspent: a lease may be spent only for ``lease_s`` from the
+    moment its take was sent. The call that finds the lease half spent or half over takes the
+    next one while the other calls go on spending this one, so about one call per lease waits
+    for the store; a call that finds no token waits for the take under way (one per key at a
+    time) instead of going to the store itself.
 
-    Every call let through spent a token taken from the shared bucket, so over any time the
-    replicas together never exceed the limit by more than the tokens taken but not yet spent:
-    at most ``lease_size`` per process, and at most ``rate × lease_s`` in any window (a token is
-    spent within ``lease_s`` of being taken). The other way, a client may be refused while
-    another replica still holds up to ``lease_size - 1`` of its tokens (for ≤ ``lease_s``).
-    ``lease_size`` is ``rate × lease_s`` capped by ``max_lease`` and a quarter of ``burst``, and
-    at least 1: with a lease of one token every call goes to the store and the limit is exact.
+    Every call let through spent a token taken from the shared bucket, and spent it within
+    ``lease_s`` of its take, so in any window the replicas together let through at most
+    ``rate × lease_s`` more than the bucket alone would, and a process never holds more than
+    ``2 × lease_size`` tokens. The other way, a client may be refused while another replica
+    still holds some of its tokens (for ≤ ``lease_s``). ``lease_size`` is ``rate × lease_s``
+    capped by ``max_lease`` and a quarter of ``burst``, at least 1; with a lease of one token
+    nothing is taken ahead, every call goes to the store and the limit is exact.
     """
 
     def __init__(
@@ -236,6 +242,7 @@ class LeasedBuckets:
     ) -> None:
         self.store, self.lease_s, self.max_keys, self.clock = store, lease_s, max_keys, clock
         self.lease_size = max(1, min(max_lease, int(store.rate * lease_s), int(store.burst // 4)))
+        self._low = self.lease_size // 2 if self.lease_size > 1 else -1  # -1: never take ahead
         self._leases: dict[str, _Lease] = {}
 
     async def wait(self, key: str) -> float:
@@ -246,36 +253,59 @@ class LeasedBuckets:
                 self._prune()
             lease = self._leases[key] = _Lease()
         while True:
-            if lease.tokens > 0 and self.clock() < lease.until:
-                lease.tokens -= 1
+            now = self.clock()
+            if self._spend(lease, now):
+                if lease.refill is None and not lease.next and self._running_low(lease, now):
+                    # This call takes the next lease (and waits for it) while the others go on
+                    # spending this one: no take outlives the call that made it.
+                    lease.refill = asyncio.ensure_future(self._take(key, lease))
+                    await asyncio.shield(lease.refill)
                 return 0.0
-            if lease.refill is not None:  # another call of this key is at the store: share its lease
-                wait = await asyncio.shield(lease.refill)
-                if wait > 0:
-                    return wait
-                continue
-            return await self._refill(key, lease)
+            if lease.refill is None:
+                lease.refill = asyncio.ensure_future(self._take(key, lease))
+            wait = await asyncio.shield(lease.refill)
+            if wait > 0:
+                return wait
 
-    async def _refill(self, key: str, lease: _Lease) -> float:
-        back = lease.tokens  # unused and expired (or none): handed back with the new take
-        lease.tokens = 0
-        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        lease.refill = done
-        wait = 0.0
+    @staticmethod
+    def _spend(lease: _Lease, now: float) -> bool:
+        """Spends a token of the lease, moving to the next lease when this one is spent; tokens
+        of a lease whose time ran out are kept to be handed back."""
+        if lease.tokens and now >= lease.until:
+            lease.back, lease.tokens = lease.back + lease.tokens, 0
+        if lease.next and now >= lease.next_until:
+            lease.back, lease.next = lease.back + lease.next, 0
+        if not lease.tokens and lease.next:
+            lease.tokens, lease.until, lease.next = lease.next, lease.next_until, 0
+        if not lease.tokens:
+            return False
+        lease.tokens -= 1
+        return True
+
+    def _running_low(self, lease: _Lease, now: float) -> bool:
+        """Half spent or half over (never with leases of one token: the exact case)."""
+        return self._low >= 0 and (lease.tokens <= self._low or now >= lease.until - self.lease_s / 2)
+
+    async def _take(self, key: str, lease: _Lease) -> float:
+        """One round trip; the tokens become ``lease.next``. Answers the wait when none came."""
+        back, lease.back = lease.back, 0
+        sent = self.clock()
         try:
             grant = await self.store.take(key, self.lease_size, back)
-            if grant.tokens > 0:
-                lease.tokens, lease.until = grant.tokens - 1, self.clock() + self.lease_s
-            else:
-                wait = grant.wait_s or 1.0 / self.store.rate
         finally:
             lease.refill = None
-            done.set_result(wait)  # waiters retry the lease (or are refused with the same wait)
-        return wait
+        if grant.tokens <= 0:
+            return grant.wait_s or 1.0 / self.store.rate
+        lease.next, lease.next_until = lease.next + grant.tokens, sent + self.lease_s
+        return 0.0
+
+    async def settle(self) -> None:
+        """Waits for the takes under way (shutdown, tests)."""
+        await asyncio.gather(*(v.refill for v in self._leases.values() if v.refill), return_exceptions=True)
 
     def _prune(self) -> None:
         now = self.clock()
-        for k in [k for k, v in self._leases.items() if v.refill is None and now >= v.until]:
+        for k in [k for k, v in self._leases.items() if v.refill is None and now >= max(v.until, v.next_until)]:
             del self._leases[k]
         if len(self._leases) >= self.max_keys:
             self._leases = {k: v for k, v in self._leases.items() if v.refill is not None}
