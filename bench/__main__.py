@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -340,7 +341,7 @@ async def _open_account(plat: Platform, learner: str) -> None:
             )
 
 
-def b3(plat: Platform, load: Load, rounds: int, learner: str | None) -> list[Row]:
+def b3(plat: Platform, load: Load, rounds: int, learner: str | None, pids: dict[str, int] | None = None) -> list[Row]:
     """The summary at 70% of its max vs each call it composes (gateway.summary.parts), each made
     directly on its service at the same rate with the same student token; interleaved rounds."""
     if learner is None:
@@ -382,10 +383,26 @@ def b3(plat: Platform, load: Load, rounds: int, learner: str | None) -> list[Row
     rate = 0.7 * top.rps
     base: dict[str, list[LoadResult]] = {k: [] for k in calls}
     ours: list[LoadResult] = []
+    # CPU per summary, of the gateway and of every process (the composed calls' services included).
+    procs = {k: v for k, v in (pids or {}).items() if k in plat.procs}
+    cpu_gw: list[float] = []
+    cpu_all: list[float] = []
+    # Reference, not the target's baseline: the four calls at once, each at the rate, i.e. the
+    # services' share of the summary's load without the gateway; its slowest p99 per round.
+    together: list[float] = []
     for _ in range(rounds):
         for k, u in calls.items():
             base[k].append(load.fixed_rate(u, student, rate))
+        with ThreadPoolExecutor(len(calls)) as pool:
+            at_once = list(pool.map(lambda u: load.fixed_rate(u, student, rate), calls.values()))
+        together.append(max(x.p99_ms for x in at_once))
+        before = {k: cpu_s(p) for k, p in procs.items()}
         ours.append(load.fixed_rate(url, student, rate))
+        answered = ours[-1].rps * load.seconds
+        if procs and answered:
+            used = {k: cpu_s(p) - before[k] for k, p in procs.items()}
+            cpu_gw.append(1000 * used.get("gateway", 0.0) / answered)
+            cpu_all.append(1000 * sum(used.values()) / answered)
     p99 = {k: _median([x.p99_ms for x in v]) for k, v in base.items()}
     slowest = max(p99, key=lambda k: p99[k])
     our_p99 = _median([x.p99_ms for x in ours])
@@ -402,7 +419,14 @@ def b3(plat: Platform, load: Load, rounds: int, learner: str | None) -> list[Row
             "p99 ≤ 1.5×",
             ratio is not None and ratio <= 1.5 and errors == 0,
             pctl(ours),
-            f"max {top.rps:.0f} req/s; calls' p99 ms: {others}; errors {errors}; learner with {shape}",
+            f"max {top.rps:.0f} req/s; calls' p99 ms: {others}; the four at once, slowest p99 "
+            f"{_median(together):.1f} ms ({our_p99 / (_median(together) or 1):.2f}×); errors {errors}; "
+            f"learner with {shape}"
+            + (
+                f"; CPU per summary: gateway {_median(cpu_gw):.2f} ms, all processes {_median(cpu_all):.2f} ms"
+                if cpu_gw
+                else ""
+            ),
         )
     ]
 
@@ -743,7 +767,7 @@ def on_platform(
         steps: list[tuple[str, Callable[[], list[Row]]]] = [
             ("B1", lambda: b1_b2(plat, load, args.rounds, base_port, ng[1] if ng else None, pids)),
             ("B6", run_b6),
-            ("B3", lambda: b3(plat, load, args.rounds, b6_learner[0])),
+            ("B3", lambda: b3(plat, load, args.rounds, b6_learner[0], pids)),
             ("B5", lambda: b5(plat, events, max(1, args.rounds - 1))),
         ]
         for key, step in steps:

@@ -25,7 +25,12 @@ from services.kit.auth import (
 from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
 from services.kit.net import client_address
-from services.kit.ratelimit import PostgresTokenBuckets, TokenBucketLimiter
+from services.kit.ratelimit import (
+    LeasedBuckets,
+    PostgresTokenBuckets,
+    RateLimiter,
+    TokenBucketLimiter,
+)
 
 from . import clients, dashboard, idp, summary, verify, webhooks
 from .deps import NAME, Context, ContextDep
@@ -143,6 +148,17 @@ async def _services_ready(app: FastAPI) -> Response:
     )
 
 
+def _shared_limiter(settings: GatewaySettings, app: FastAPI) -> RateLimiter:
+    """PostgreSQL buckets shared by every replica, read through per-process leases: one round
+    trip per lease, not per call (issue 15; ``rate_limit_lease_s`` 0 = a round trip per call)."""
+    store = PostgresTokenBuckets(
+        lambda: app.state.sessionmaker, "gateway", settings.rate_limit_per_s, settings.rate_limit_burst
+    )
+    if settings.rate_limit_lease_s <= 0:
+        return store
+    return LeasedBuckets(store, lease_s=settings.rate_limit_lease_s, max_lease=settings.rate_limit_max_lease)
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     key, retired = load_keys(settings)
@@ -183,9 +199,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         retired_keys=tuple(retired),
         upstreams=upstreams,
         rate_limiter=(
-            PostgresTokenBuckets(
-                lambda: app.state.sessionmaker, "gateway", settings.rate_limit_per_s, settings.rate_limit_burst
-            )
+            _shared_limiter(settings, app)
             if settings.rate_limit_store == "postgres"
             else TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
         ),

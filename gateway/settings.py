@@ -37,6 +37,10 @@ class GatewaySettings(ServiceSettings):
     # "postgres": buckets shared by every gateway replica (a client's limit holds across them);
     # "memory": per process, no database round trip per call.
     rate_limit_store: Literal["postgres", "memory"] = "postgres"
+    # A shared store is read through per-process leases (kit.ratelimit.LeasedBuckets): a process
+    # takes up to rate × lease_s tokens (≤ max_lease) in one round trip. 0 = a round trip per call.
+    rate_limit_lease_s: float = 0.1
+    rate_limit_max_lease: int = 100
     # The gateway is the edge: X-Forwarded-For is believed only from a proxy in front of it (an
     # ingress), listed here; by default nobody's, and the socket peer is the client.
     trusted_proxies: list[str] = Field(default_factory=list)

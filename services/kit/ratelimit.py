@@ -3,15 +3,21 @@ token endpoint, public verification): ``rate`` tokens a second, up to ``burst``,
 
 ``TokenBucketLimiter`` keeps the buckets in the process; ``PostgresTokenBuckets`` keeps the same
 buckets in PostgreSQL, shared by every replica. Both answer ``await acquire(key)``.
+
+``LeasedBuckets`` is a layer over a shared store (any ``TokenStore``: PostgreSQL here, Redis
+alike): each process takes a few of a key's tokens at once (a lease), answers from them in
+memory, and goes back to the store only when they are spent or their short lease has run out —
+one round trip per lease instead of one per call. docs/ratelimit.md states the exact semantics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import Column, DateTime, Float, MetaData, PrimaryKeyConstraint, String, Table, text
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +33,25 @@ class RateLimiter(Protocol):
     async def acquire(
         self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
     ) -> None: ...
+
+
+class Grant(NamedTuple):
+    """What a store gave: ``tokens`` taken (0 to the number asked for); when none, ``wait_s``
+    until one will be there."""
+
+    tokens: int
+    wait_s: float
+
+
+class TokenStore(Protocol):
+    """A bucket store shared by every replica, as ``LeasedBuckets`` needs it: ``take`` atomically
+    refills the key's bucket by elapsed time, adds back ``give_back`` unused tokens (never above
+    ``burst``) and takes up to ``want`` whole tokens, as many as are there."""
+
+    rate: float
+    burst: float
+
+    async def take(self, key: str, want: int, give_back: int = 0) -> Grant: ...
 
 
 class TokenBucketLimiter:
@@ -104,6 +129,22 @@ class PostgresTokenBuckets:
         self._sweep = text(
             f"DELETE FROM {schema}.rate_buckets WHERE at < clock_timestamp() - make_interval(secs => :full)"
         )
+        # ``take``: the row is locked by the inner SELECT ... FOR UPDATE, so the level it reads is
+        # the one the UPDATE replaces (no other writer in between) and RETURNING can say how many
+        # tokens this call got. A key without a row is a full bucket (``_take_new``).
+        level = "LEAST(:burst, tokens + GREATEST(0, EXTRACT(EPOCH FROM clock_timestamp() - at)) * :rate + :back)"
+        self._take_n = text(
+            f"UPDATE {schema}.rate_buckets AS b SET tokens = o.level - o.got, at = o.now "
+            f"FROM (SELECT key, level, now, CASE WHEN level >= 1 THEN LEAST(:want, floor(level)) ELSE 0 END AS got "
+            f"FROM (SELECT key, {level} AS level, clock_timestamp() AS now "
+            f"FROM {schema}.rate_buckets WHERE key = :k FOR UPDATE) AS s) AS o "
+            f"WHERE b.key = o.key RETURNING o.got, o.level"
+        )
+        self._take_new = text(
+            f"INSERT INTO {schema}.rate_buckets (key, tokens, at) "
+            f"VALUES (:k, :burst - LEAST(:want, floor(:burst)), clock_timestamp()) "
+            f"ON CONFLICT (key) DO NOTHING RETURNING LEAST(:want, floor(:burst))"
+        )
 
     async def wait(self, key: str) -> float:
         params = {"k": key[:200], "burst": self.burst, "rate": self.rate}
@@ -122,6 +163,152 @@ class PostgresTokenBuckets:
         if taken:
             return 0.0
         return max(0.0, (1.0 - float(level or 0.0)) / self.rate)
+
+    async def acquire(
+        self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
+    ) -> None:
+        wait = await self.wait(key)
+        if wait > 0:
+            raise problem(detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+    async def take(self, key: str, want: int, give_back: int = 0) -> Grant:
+        """Up to ``want`` tokens in one atomic step (``TokenStore``); ``give_back`` unused ones are
+        added first. Open when the database is unavailable, like ``wait``: the lease is granted."""
+        params = {"k": key[:200], "burst": self.burst, "rate": self.rate, "want": want, "back": give_back}
+        try:
+            async with self.sessionmaker()() as session:
+                got: tuple[float, float] | None = None
+                while got is None:  # no row yet is a full bucket; another replica may insert it first
+                    row = (await session.execute(self._take_n, params)).one_or_none()
+                    if row is not None:
+                        got = (float(row[0]), float(row[1]))
+                        break
+                    new = (await session.execute(self._take_new, params)).scalar_one_or_none()
+                    if new is not None:
+                        got = (float(new), self.burst)
+                self._calls += 1
+                if self._calls % self.SWEEP_EVERY == 0:
+                    await session.execute(self._sweep, {"full": self.burst / self.rate})
+                await session.commit()
+        except (DBAPIError, OSError) as exc:
+            log.warning("rate limit store unavailable, letting the calls through: %s", type(exc).__name__)
+            return Grant(want, 0.0)
+        taken, level = int(got[0]), got[1]
+        if taken:
+            return Grant(taken, 0.0)
+        return Grant(0, max(0.0, (1.0 - level) / self.rate))
+
+
+class _Lease:
+    """One key's tokens in this process: the lease being spent, the next one (taken ahead), the
+    expired tokens to hand back with the next take, and the take under way."""
+
+    __slots__ = ("back", "next", "next_until", "refill", "tokens", "until")
+
+    def __init__(self) -> None:
+        self.tokens, self.until = 0, 0.0
+        self.next, self.next_until = 0, 0.0
+        self.back = 0
+        self.refill: asyncio.Task[float] | None = None
+
+
+class LeasedBuckets:
+    """A per-process lease layer over a shared ``TokenStore``.
+
+    A call spends one token of the key's local lease. ``store.take`` asks for a lease of
+    ``lease_size`` tokens (fewer if fewer are there) and hands back, in the same round trip, the
+    tokens of leases that ran out unspent: a lease may be spent only for ``lease_s`` from the
+    moment its take was sent. The call that finds the lease half spent or half over takes the
+    next one while the other calls go on spending this one, so about one call per lease waits
+    for the store; a call that finds no token waits for the take under way (one per key at a
+    time) instead of going to the store itself.
+
+    Every call let through spent a token taken from the shared bucket, and spent it within
+    ``lease_s`` of its take, so in any window the replicas together let through at most
+    ``rate × lease_s`` more than the bucket alone would, and a process never holds more than
+    ``2 × lease_size`` tokens. The other way, a client may be refused while another replica
+    still holds some of its tokens (for ≤ ``lease_s``). ``lease_size`` is ``rate × lease_s``
+    capped by ``max_lease`` and a quarter of ``burst``, at least 1; with a lease of one token
+    nothing is taken ahead, every call goes to the store and the limit is exact.
+    """
+
+    def __init__(
+        self,
+        store: TokenStore,
+        lease_s: float = 0.1,
+        max_lease: int = 100,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.lease_s, self.max_keys, self.clock = store, lease_s, max_keys, clock
+        self.lease_size = max(1, min(max_lease, int(store.rate * lease_s), int(store.burst // 4)))
+        self._low = self.lease_size // 2 if self.lease_size > 1 else -1  # -1: never take ahead
+        self._leases: dict[str, _Lease] = {}
+
+    async def wait(self, key: str) -> float:
+        """Takes one token; 0 when allowed, else seconds until one is available."""
+        lease = self._leases.get(key)
+        if lease is None:
+            if len(self._leases) >= self.max_keys:
+                self._prune()
+            lease = self._leases[key] = _Lease()
+        while True:
+            now = self.clock()
+            if self._spend(lease, now):
+                if lease.refill is None and not lease.next and self._running_low(lease, now):
+                    # This call takes the next lease (and waits for it) while the others go on
+                    # spending this one: no take outlives the call that made it.
+                    lease.refill = asyncio.ensure_future(self._take(key, lease))
+                    await asyncio.shield(lease.refill)
+                return 0.0
+            if lease.refill is None:
+                lease.refill = asyncio.ensure_future(self._take(key, lease))
+            wait = await asyncio.shield(lease.refill)
+            if wait > 0:
+                return wait
+
+    @staticmethod
+    def _spend(lease: _Lease, now: float) -> bool:
+        """Spends a token of the lease, moving to the next lease when this one is spent; tokens
+        of a lease whose time ran out are kept to be handed back."""
+        if lease.tokens and now >= lease.until:
+            lease.back, lease.tokens = lease.back + lease.tokens, 0
+        if lease.next and now >= lease.next_until:
+            lease.back, lease.next = lease.back + lease.next, 0
+        if not lease.tokens and lease.next:
+            lease.tokens, lease.until, lease.next = lease.next, lease.next_until, 0
+        if not lease.tokens:
+            return False
+        lease.tokens -= 1
+        return True
+
+    def _running_low(self, lease: _Lease, now: float) -> bool:
+        """Half spent or half over (never with leases of one token: the exact case)."""
+        return self._low >= 0 and (lease.tokens <= self._low or now >= lease.until - self.lease_s / 2)
+
+    async def _take(self, key: str, lease: _Lease) -> float:
+        """One round trip; the tokens become ``lease.next``. Answers the wait when none came."""
+        back, lease.back = lease.back, 0
+        sent = self.clock()
+        try:
+            grant = await self.store.take(key, self.lease_size, back)
+        finally:
+            lease.refill = None
+        if grant.tokens <= 0:
+            return grant.wait_s or 1.0 / self.store.rate
+        lease.next, lease.next_until = lease.next + grant.tokens, sent + self.lease_s
+        return 0.0
+
+    async def settle(self) -> None:
+        """Waits for the takes under way (shutdown, tests)."""
+        await asyncio.gather(*(v.refill for v in self._leases.values() if v.refill), return_exceptions=True)
+
+    def _prune(self) -> None:
+        now = self.clock()
+        for k in [k for k, v in self._leases.items() if v.refill is None and now >= max(v.until, v.next_until)]:
+            del self._leases[k]
+        if len(self._leases) >= self.max_keys:
+            self._leases = {k: v for k, v in self._leases.items() if v.refill is not None}
 
     async def acquire(
         self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
