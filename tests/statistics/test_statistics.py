@@ -8,10 +8,12 @@ evaluation events no API can make any more (last test)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,13 +22,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import uvicorn
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.catalogue import demo as catalogue_demo
 from services.kit.auth import SigningKey
 from tests.assessment.asm_support import make_body, make_uscc, record, unique, upload
-from tests.support.fixtures import app_client, shared_settings_for_tests
+from tests.support.fixtures import app_client, free_port, shared_settings_for_tests
 
 from .support import FakeFeed
 
@@ -623,3 +626,103 @@ async def test_evaluations_recorded_before_threshold_and_skill_points_were_in_th
         pts = (await _get(client, tokens, "points"))["totals"]
         got = tuple(pts[k] for k in ("evaluations", "passed", "passed_because_of_skill", "passed_skill_item_unknown"))
         assert got == (2, 1, 0, 1)
+
+
+@asynccontextmanager
+async def _served(app: Any) -> AsyncIterator[str]:
+    """The app (already wired to its rolled-back sessions) behind a real socket, for the gateway's proxy."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_config=None, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_contract_paths_through_the_gateway(
+    catalogue: Any, assessment: Any, incentives: Any, stats: Any, tokens: Any, test_db: Any, signing_key: Any
+) -> None:
+    """API.md lists statistics and effects under incentives: ``/api/incentives/v1/statistics/{view}``
+    and ``/api/incentives/v1/effects`` answer through the gateway exactly as the statistics service's
+    own paths do (same tenancy, CSV and XLSX too), while incentives' other paths still reach incentives."""
+    from gateway.app import create_app
+    from gateway.settings import GatewaySettings
+
+    asm_app, asm = assessment
+    numbers = await _hand_made(asm, tokens)
+    learner = await _learner(asm, tokens, numbers["a"][1])
+    sources = {
+        "assessment": httpx.ASGITransport(app=asm_app),
+        "catalogue": httpx.ASGITransport(app=catalogue[0]),
+        "incentives": httpx.ASGITransport(app=incentives[0]),
+    }
+    async with stats(sources) as (st_app, st), _served(st_app) as st_url, _served(incentives[0]) as inc_url:
+        assert (await st.post("/v1/sync", headers=tokens.headers("admin"))).status_code == 200
+        down = "http://127.0.0.1:9"
+        gw_app = create_app(
+            GatewaySettings(
+                database_url=test_db.role_urls["gateway"],
+                shared=shared_settings_for_tests(),
+                signing_key_pem=signing_key.private_pem.decode(),
+                catalogue_url=down,
+                assessment_url=down,
+                credit_bank_url=down,
+                incentives_url=inc_url,
+                statistics_url=st_url,
+                rate_limit_store="memory",
+            )
+        )
+        async with app_client(gw_app, test_db.engine("gateway"), signing_key) as gw:
+            admin, univ = tokens.headers("admin"), tokens.headers("university", org="univ-a")
+            params = {"group_by": "district,university,level"}
+            contract = await gw.get("/api/incentives/v1/statistics/certificates", params=params, headers=admin)
+            own = await gw.get("/api/statistics/v1/statistics/certificates", params=params, headers=admin)
+            direct = await st.get("/v1/statistics/certificates", params=params, headers=admin)
+            assert contract.status_code == 200, contract.text
+            assert contract.json() == own.json() == direct.json()
+            assert contract.json()["totals"]["issued"] == 6
+            # The statistics service's tenancy: a university sees its own rows, a student nothing.
+            mine = await gw.get("/api/incentives/v1/statistics/certificates", params=params, headers=univ)
+            assert {r["university"] for r in mine.json()["rows"]} == {"univ-a"}
+            assert mine.json()["totals"]["issued"] == 4
+            student = tokens.headers("student", sub=learner)
+            refused = await gw.get("/api/incentives/v1/statistics/certificates", headers=student)
+            assert refused.status_code == 403 and "student" in refused.json()["detail"]
+            assert (await gw.get("/api/incentives/v1/statistics/certificates")).status_code == 401
+            # CSV and XLSX exports of the same view.
+            csv_params = {"group_by": "district", "format": "csv"}
+            a = await gw.get("/api/incentives/v1/statistics/certificates", params=csv_params, headers=admin)
+            b = await gw.get("/api/statistics/v1/statistics/certificates", params=csv_params, headers=admin)
+            assert a.headers["content-type"].startswith("text/csv") and a.content == b.content
+            assert 'filename="certificates.csv"' in a.headers["content-disposition"]
+            assert a.content.decode("utf-8-sig").splitlines()[-1].startswith("total,6,")
+            xlsx_params = {"group_by": "district", "format": "xlsx"}
+            x = await gw.get("/api/incentives/v1/statistics/certificates", params=xlsx_params, headers=admin)
+            sheet = load_workbook(io.BytesIO(x.content)).active
+            assert [[c.value for c in row][:2] for row in sheet.iter_rows()] == [
+                ["district", "issued"],
+                ["浦东新区", 2],
+                ["闵行区", 4],
+                ["total", 6],
+            ]
+            # Effect evaluation of the catalogue's real edition.
+            q = {"edition_id": catalogue[2], "months": 6}
+            effect = await gw.get("/api/incentives/v1/effects", params=q, headers=admin)
+            assert effect.status_code == 200, effect.text
+            assert effect.json() == (await gw.get("/api/statistics/v1/effects", params=q, headers=admin)).json()
+            counts = {r["occupation_code"]: (r["group"], r["after"]) for r in effect.json()["occupations"]}
+            assert counts["6-25-02-05"] == ("in_edition", 3) and counts["4-10-01-05"] == ("outside", 1)
+            assert (await gw.get("/api/incentives/v1/effects", params=q, headers=univ)).status_code == 403
+            # Incentives' own paths still reach incentives.
+            claim = {"learner_id": learner, "certificate_number": numbers["a"][1], "graduation_year": 2027}
+            r = await gw.post("/api/incentives/v1/subsidy-claims", json=claim, headers=student)
+            assert (r.status_code, r.json()["amount"]) == (201, "1800.00"), r.text
+            r = await gw.get(f"/api/incentives/v1/subsidy-claims/{r.json()['claim_id']}", headers=student)
+            assert r.json()["certificate_number"] == numbers["a"][1]
+            # Only the listed paths are sent on: the bare prefix is incentives' (which has no such route).
+            bare = await gw.get("/api/incentives/v1/statistics", headers=admin)
+            assert bare.status_code == 404
+        await gw_app.state.upstreams.close()
