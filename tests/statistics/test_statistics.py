@@ -163,9 +163,10 @@ class _Missing(httpx.AsyncBaseTransport):
 async def incentives(
     own_db: dict[str, AsyncEngine], catalogue: Any, assessment: Any, signing_key: Any, tokens: Any
 ) -> Any:
-    """Incentives' app with its shipped rule sets, reading the real assessment and catalogue."""
+    """Incentives' app with its shipped rule sets published through its API, reading the real
+    assessment and catalogue."""
     from services.incentives.app import create_app
-    from services.incentives.demo import load_demo
+    from services.incentives.demo import DATA
     from services.incentives.settings import IncentivesSettings
 
     app = create_app(
@@ -180,8 +181,12 @@ async def incentives(
         catalogue_transport=_AsService(catalogue[0], str(tokens("service", sub="svc-incentives"))),
     )
     async with app_client(app, own_db["incentives"], signing_key) as client:
-        async with app.state.sessionmaker() as session:
-            await load_demo(session)
+        admin = tokens.headers("admin")
+        for path in sorted(DATA.glob("*.json")):  # the shipped rule sets, through the API
+            r = await client.post("/v1/rulesets", json=json.loads(path.read_text(encoding="utf-8")), headers=admin)
+            assert r.status_code == 201, r.text
+            r = await client.post(f"/v1/rulesets/{r.json()['id']}/publish", headers=admin)
+            assert r.json()["status"] == "published", r.text
         yield app, client
 
 
