@@ -29,6 +29,7 @@ from services.kit.problems import (
     problem_response,
 )
 
+from . import aliases
 from .deps import context
 
 HOP_BY_HOP = frozenset(
@@ -135,10 +136,13 @@ async def proxy(request: Request) -> Response:
 async def forward(request: Request, service: str, rest: str) -> Response:
     ctx = context(request)
     upstreams = ctx.upstreams
+    if service not in upstreams.bases:
+        raise NotFound(f"no service {service!r}")
+    rest = normalise(rest) if "." in rest else rest
+    service = aliases.route(service, rest)  # API.md paths served by another service
     base = upstreams.bases.get(service)
     if base is None:
         raise NotFound(f"no service {service!r}")
-    rest = normalise(rest) if "." in rest else rest
     principal: Principal | None = None
     if not _is_public(rest):
         principal = await verifier_of(request.app).verify(bearer_token(request))

@@ -231,7 +231,7 @@ def upload(
 
 @app.command()
 def run() -> None:
-    """Everything for local work: embedded PostgreSQL, migrations, demo data, five processes."""
+    """Everything for local work: embedded PostgreSQL, migrations, demo data, six processes."""
     from .runner import run as run_all
 
     run_all()

@@ -1,4 +1,4 @@
-"""``make run``: database, migrations, demo data, five processes; Ctrl-C stops them, data stays."""
+"""``make run``: database, migrations, demo data, six processes; Ctrl-C stops them, data stays."""
 
 from __future__ import annotations
 

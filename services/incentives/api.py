@@ -11,7 +11,7 @@ from services.kit.db import SessionDep
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import district_funding, performance, points, rulesets, subsidies
+from . import district_funding, payments, performance, points, rulesets, subsidies
 from .deps import ContextDep
 from .schemas import (
     AllocationIn,
@@ -129,6 +129,19 @@ async def get_claim(claim_id: uuid.UUID, session: SessionDep, principal: Reader)
 @router.post("/subsidy-claims/{claim_id}/decision", response_model=ClaimRead)
 async def decide_claim(claim_id: uuid.UUID, data: DecisionIn, session: SessionDep, principal: Admin) -> ClaimRead:
     return await subsidies.decide(session, principal=principal, claim_id=claim_id, data=data)
+
+
+@router.post("/subsidy-claims/{claim_id}/payment", response_model=payments.PaymentRead, status_code=201)
+async def pay_claim(
+    claim_id: uuid.UUID, data: payments.PaymentIn, session: SessionDep, principal: Admin
+) -> payments.PaymentRead:
+    """Records that an approved claim was paid (once, the approved amount); publishes the ``paid`` event."""
+    return await payments.pay(session, principal=principal, claim_id=claim_id, data=data)
+
+
+@router.get("/subsidy-claims/{claim_id}/payment", response_model=payments.PaymentRead)
+async def get_claim_payment(claim_id: uuid.UUID, session: SessionDep, principal: Reader) -> payments.PaymentRead:
+    return await payments.get_payment(session, principal=principal, claim_id=claim_id)
 
 
 @router.get("/universities/{org}/performance", response_model=PerformanceRead, responses=NO_RULESET)

@@ -70,6 +70,9 @@ class ClaimFacts(BaseModel):
     status: str | None = None
     amount: Decimal | None = None
     claimed_on: date | None = None
+    # ``paid`` events only: what was paid and on which day (the day the money left, not the event's).
+    amount_paid: Decimal | None = None
+    paid_on: date | None = None
 
 
 class ClaimReason(BaseModel):
@@ -100,3 +103,10 @@ class ClaimEvent(BaseModel):
     ruleset_id: uuid.UUID
     decided_at: datetime | None = None
     decision_reason: str | None = None
+
+
+class ClaimPaid(ClaimEvent):
+    """``data`` of ``incentives.subsidy_claim.paid``: the claim (still ``approved``) and its payment."""
+
+    amount_paid: Decimal
+    paid_on: date

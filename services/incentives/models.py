@@ -196,6 +196,19 @@ class DistrictFundingCalculation(IncentivesTable, table=True):
     created_at: datetime | None = _created_at()
 
 
+class SubsidyPayment(IncentivesTable, table=True):
+    """The payment of an approved skill-subsidy claim: at most one per claim (the key), recorded by the admin."""
+
+    __tablename__ = "subsidy_payments"
+
+    claim_id: uuid.UUID = Field(primary_key=True)
+    amount: Decimal = Field(sa_type=Numeric(12, 2))
+    paid_on: date
+    reference: str | None = Field(default=None, max_length=100, description="the treasury's payment voucher")
+    paid_by: str = Field(max_length=200)
+    created_at: datetime | None = _created_at()
+
+
 class FeedCursor(IncentivesTable, table=True):
     """Where this service is in another service's feed (durable across restarts)."""
 

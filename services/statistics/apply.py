@@ -299,7 +299,7 @@ def claim_changed(w: Writes, event: dict[str, Any]) -> None:
             "status": status,
             "amount": d.amount,
             "decided_on": policy_date(event) if verb == "decided" else None,
-            "paid_on": policy_date(event) if verb == "paid" else None,
+            "paid_on": (d.paid_on or policy_date(event)) if verb == "paid" else None,
             "event_id": event["id"],
         },
     )

@@ -47,6 +47,9 @@ class View:
     period: str | None  # the date expression ``from`` / ``to`` apply to
     org: str | None  # expression a university's rows are limited by
     shares: dict[str, tuple[str, str]] = field(default_factory=dict)  # name → (numerator, denominator)
+    # Amounts (credits, yuan): always a decimal string with this many places, a zero sum too ("0.0").
+    # Every other measure is a count: always a JSON integer.
+    places: dict[str, int] = field(default_factory=dict)
 
 
 _ACADEMIC_YEAR = (
@@ -111,9 +114,9 @@ VIEWS: dict[str, View] = {
             "district": "coalesce(gr.district, 'unknown')",
         },
         measures={
-            "graduating_students": "sum(gr.graduating_students)",
-            "certified": "sum(gr.certified)",
-            "certified_level_3_plus": "sum(gr.certified_level_3_plus)",
+            "graduating_students": "coalesce(sum(gr.graduating_students), 0)",
+            "certified": "coalesce(sum(gr.certified), 0)",
+            "certified_level_3_plus": "coalesce(sum(gr.certified_level_3_plus), 0)",
         },
         filters={"district": "gr.district", "org": "gr.university_org"},
         period="make_date(gr.graduation_year, 8, 31)",
@@ -162,6 +165,7 @@ VIEWS: dict[str, View] = {
         filters={"org": "cv.university_org", "occupation_code": "cv.occupation_code", "level": "cv.level"},
         period="cv.posted_on",
         org="cv.university_org",
+        places={"credits_converted": 1, "credits_reversed": 1, "credits_net": 1},
     ),
     "points": View(
         base=f"{S}.evaluations ev",
@@ -217,6 +221,7 @@ VIEWS: dict[str, View] = {
         },
         period="sc.claimed_on",
         org="c.university_org",
+        places={"amount_claimed": 2, "amount_approved": 2, "amount_paid": 2},
     ),
 }
 
@@ -286,9 +291,17 @@ def _sql(view: View, query: Query, principal: Principal) -> tuple[str, dict[str,
     return sql, params
 
 
-def _plain(value: Any) -> Any:
-    """Sums of counts come back as scale-0 numerics: those are ints; credits and money keep their Decimal."""
-    return int(value) if isinstance(value, Decimal) and value.as_tuple().exponent == 0 else value
+def _typed(view: View, row: dict[str, Any]) -> dict[str, Any]:
+    """One JSON type per column: amounts are Decimals at the view's places (a decimal string in JSON,
+    ``0`` included); sums of counts come back as scale-0 numerics and become ints."""
+    out = {}
+    for name, value in row.items():
+        if name in view.places:
+            value = Decimal(value or 0).quantize(Decimal(1).scaleb(-view.places[name]))
+        elif isinstance(value, Decimal) and value.as_tuple().exponent == 0:
+            value = int(value)
+        out[name] = value
+    return out
 
 
 def _with_shares(view: View, row: dict[str, Any]) -> dict[str, Any]:
@@ -325,7 +338,7 @@ async def run_view(session: AsyncSession, *, principal: Principal, query: Query,
     view = check(query)
     sql, params = _sql(view, query, principal)
     result = await session.execute(text(sql + f" LIMIT {max_rows + 1}"), params)
-    rows = [_with_shares(view, {k: _plain(v) for k, v in r._mapping.items()}) for r in result]
+    rows = [_with_shares(view, _typed(view, dict(r._mapping))) for r in result]
     if len(rows) > max_rows:
         raise InvalidInput(
             "The answer has too many rows",
@@ -335,7 +348,7 @@ async def run_view(session: AsyncSession, *, principal: Principal, query: Query,
         view, Query(query.view, [], query.filters, query.date_from, query.date_to), principal
     )
     total = (await session.execute(text(totals_sql), totals_params)).one()
-    totals = _with_shares(view, {k: _plain(v) for k, v in total._mapping.items()})
+    totals = _with_shares(view, _typed(view, dict(total._mapping)))
     growth = _growth(view, query.group_by, rows)
     columns = [*query.group_by, *view.measures, *view.shares, *growth]
     return Answer(view=query.view, group_by=query.group_by, columns=columns, rows=rows, totals=totals)

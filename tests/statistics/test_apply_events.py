@@ -54,3 +54,40 @@ def test_an_evaluation_recorded_before_the_fields_existed_is_unknown_not_zero():
     HANDLERS["incentives"]["incentives.evaluation.recorded"](writes, event)
     (row,) = _params(writes)
     assert (row["threshold"], row["skill_points"], row["total"]) == (None, None, 75)
+
+
+def test_a_payment_lands_on_the_day_it_was_paid_not_the_day_it_was_recorded():
+    from decimal import Decimal
+
+    from services.incentives.events import ClaimPaid
+
+    claim_id = uuid.uuid4()
+    data = ClaimPaid(
+        claim_id=claim_id,
+        learner_id="lrn_1",
+        certificate_number="Y000031000123263000001",
+        occupation_code="6-25-02-05",
+        level=4,
+        issued_on=date(2026, 11, 10),
+        claimed_on=date(2026, 11, 12),
+        status="approved",
+        amount=Decimal("1800.00"),
+        in_catalogue=True,
+        edition_id="ed-1",
+        reasons=[],
+        recovery_due=False,
+        ruleset_id=uuid.uuid4(),
+        amount_paid=Decimal("1800.00"),
+        paid_on=date(2026, 11, 30),
+    ).model_dump(mode="json")
+    event = {"id": 12, "type": "incentives.subsidy_claim.paid", "occurred_at": "2026-12-03T02:00:00Z", "data": data}
+    writes = Writes()
+    HANDLERS["incentives"]["incentives.subsidy_claim.paid"](writes, event)
+    status = next(row for row in _params(writes) if "paid_on" in row)
+    assert (status["claim_id"], status["status"], status["paid_on"], status["event_id"]) == (
+        str(claim_id),
+        "paid",
+        date(2026, 11, 30),
+        12,
+    )
+    assert status["amount"] == Decimal("1800.00")
