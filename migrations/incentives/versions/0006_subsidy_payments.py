@@ -1,7 +1,7 @@
 """incentives: payments of approved skill-subsidy claims (one per claim)
 
 Revision ID: inc_0006
-Revises: inc_0004
+Revises: inc_0005
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "inc_0006"
-down_revision = "inc_0004"
+down_revision = "inc_0005"
 branch_labels = None
 depends_on = None
 SCHEMA = "incentives"
