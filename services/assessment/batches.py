@@ -18,7 +18,6 @@ from services.kit.auth import Principal
 from services.kit.clock import today_in_shanghai
 from services.kit.feed import emit
 from services.kit.idempotency import claim, complete
-from services.kit.idempotency import scope as idempotency_scope
 from services.kit.pii import Sealer
 from services.kit.problems import InvalidInput, NotFound
 
@@ -205,9 +204,7 @@ async def upload_batch(
 ) -> dict[str, Any]:
     """Checks every row against the filing, graduating-year and score rules; stores what passes."""
     if idempotency_key:
-        stored = await claim(
-            session, SCHEMA, principal=idempotency_scope(principal), key=idempotency_key, body_hash=body_hash
-        )
+        stored = await claim(session, SCHEMA, principal=principal, key=idempotency_key, body_hash=body_hash)
         if stored is not None:
             replay = await get_batch(session, principal=principal, batch_id=uuid.UUID(stored[1]["batch_id"]))
             return replay.model_dump(mode="json")
@@ -267,7 +264,7 @@ async def upload_batch(
         await complete(
             session,
             SCHEMA,
-            principal=idempotency_scope(principal),
+            principal=principal,
             key=idempotency_key,
             status=201,
             body={"batch_id": str(batch_id)},

@@ -23,7 +23,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.kit.auth import Principal
 from services.kit.feed import emit_many
 from services.kit.idempotency import claim, complete, request_hash
-from services.kit.idempotency import scope as idempotency_scope
 from services.kit.problems import Conflict, Problem
 
 from .clients import AssessmentClient, CertificateFacts
@@ -63,12 +62,12 @@ def _problem(exc: Problem) -> ItemProblem:
 async def _replay(session: AsyncSession, principal: Principal, key: str | None, body: Any) -> tuple[int, Any] | None:
     if not key:
         return None
-    return await claim(session, SCHEMA, principal=idempotency_scope(principal), key=key, body_hash=request_hash(body))
+    return await claim(session, SCHEMA, principal=principal, key=key, body_hash=request_hash(body))
 
 
 async def _finish(session: AsyncSession, principal: Principal, key: str | None, answer: dict[str, Any]) -> None:
     if key:
-        await complete(session, SCHEMA, principal=idempotency_scope(principal), key=key, status=200, body=answer)
+        await complete(session, SCHEMA, principal=principal, key=key, status=200, body=answer)
     await session.commit()
 
 

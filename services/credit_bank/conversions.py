@@ -205,7 +205,7 @@ async def convert(
         stored = await claim(
             session,
             SCHEMA,
-            principal=principal.sub,
+            principal=principal,
             key=idempotency_key,
             body_hash=request_hash(data.model_dump(mode="json")),
         )
@@ -301,7 +301,7 @@ async def convert(
     )
     await emit_event(session, CONVERSION_POSTED, f"conversion:{conversion_id}", event.model_dump(mode="json"))
     if idempotency_key:
-        await complete(session, SCHEMA, principal=principal.sub, key=idempotency_key, status=201, body=answer)
+        await complete(session, SCHEMA, principal=principal, key=idempotency_key, status=201, body=answer)
     await session.commit()
     return 201, answer
 

@@ -181,7 +181,7 @@ async def deposit(
         stored = await claim(
             session,
             SCHEMA,
-            principal=principal.sub,
+            principal=principal,
             key=idempotency_key,
             body_hash=request_hash(data.model_dump(mode="json")),
         )
@@ -197,6 +197,6 @@ async def deposit(
         read, created = outcome_read(outcome), True
     status, body = (201 if created else 200), read.model_dump(mode="json")
     if idempotency_key:
-        await complete(session, SCHEMA, principal=principal.sub, key=idempotency_key, status=status, body=body)
+        await complete(session, SCHEMA, principal=principal, key=idempotency_key, status=status, body=body)
     await session.commit()
     return status, body

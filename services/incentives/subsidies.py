@@ -217,7 +217,7 @@ async def submit_claim(
         stored = await claim_key(
             session,
             SCHEMA,
-            principal=principal.sub,
+            principal=principal,
             key=idempotency_key,
             body_hash=request_hash(data.model_dump(mode="json")),
         )
@@ -259,7 +259,7 @@ async def submit_claim(
     body = _read(row).model_dump(mode="json")
     await emit(session, SCHEMA, CLAIM_SUBMITTED, f"subsidy_claim:{row.id}", body)
     if idempotency_key:
-        await complete(session, SCHEMA, principal=principal.sub, key=idempotency_key, status=201, body=body)
+        await complete(session, SCHEMA, principal=principal, key=idempotency_key, status=201, body=body)
     await session.commit()
     return 201, body
 

@@ -51,16 +51,19 @@ def request_hash(payload: Any) -> str:
 
 
 async def claim(
-    session: AsyncSession, schema: str, *, principal: str, key: str, body_hash: str
+    session: AsyncSession, schema: str, *, principal: Principal, key: str, body_hash: str
 ) -> tuple[int, Any] | None:
-    """Claims ``key`` in the current transaction; returns a stored ``(status, body)`` to replay."""
+    """Claims ``key`` for ``principal`` (by :func:`scope`) in the current transaction; returns a
+    stored ``(status, body)`` to replay. Taking the principal, not a string, keeps every caller on
+    the same scope: a route passing ``sub`` alone let one university replay another's answer."""
+    owner = scope(principal)
     inserted = (
         await session.execute(
             text(
                 f"INSERT INTO {schema}.idempotency_keys (principal, key, request_hash) VALUES (:p, :k, :h) "
                 "ON CONFLICT DO NOTHING RETURNING 1"
             ),
-            {"p": principal, "k": key, "h": body_hash},
+            {"p": owner, "k": key, "h": body_hash},
         )
     ).first()
     if inserted is not None:
@@ -71,7 +74,7 @@ async def claim(
                 f"SELECT request_hash, status_code, response FROM {schema}.idempotency_keys "
                 "WHERE principal = :p AND key = :k"
             ),
-            {"p": principal, "k": key},
+            {"p": owner, "k": key},
         )
     ).one()
     if row.request_hash != body_hash:
@@ -82,11 +85,13 @@ async def claim(
     return int(row.status_code), row.response
 
 
-async def complete(session: AsyncSession, schema: str, *, principal: str, key: str, status: int, body: Any) -> None:
+async def complete(
+    session: AsyncSession, schema: str, *, principal: Principal, key: str, status: int, body: Any
+) -> None:
     await session.execute(
         text(
             f"UPDATE {schema}.idempotency_keys SET status_code = :s, response = CAST(:b AS jsonb) "
             "WHERE principal = :p AND key = :k"
         ),
-        {"s": status, "b": json.dumps(body, default=str, ensure_ascii=False), "p": principal, "k": key},
+        {"s": status, "b": json.dumps(body, default=str, ensure_ascii=False), "p": scope(principal), "k": key},
     )

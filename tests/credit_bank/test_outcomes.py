@@ -104,3 +104,21 @@ async def test_student_deposits_only_into_their_own_account(client, tokens, asse
         headers=tokens.headers("platform"),
     )
     assert r.status_code == 403
+
+
+async def test_idempotency_keys_are_per_organisation_not_per_subject(client, tokens, assessment):
+    # Every CLI-made university token has the same sub; the key must still be each university's own
+    # (issue 11 finding 9: the single routes scoped keys by sub alone, so B got A's answer or a 422).
+    assessment.issue("S000031", "lrn-31", AI, 4)
+    assessment.issue("S000032", "lrn-32", AI, 4)
+    answers = []
+    for org, learner, number in (("univ-a", "lrn-31", "S000031"), ("univ-b", "lrn-32", "S000032")):
+        r = await client.post(
+            "/v1/outcomes",
+            json={"learner_id": learner, "kind": "certificate", "certificate_number": number},
+            headers={**tokens.headers("university", org=org, sub="cli"), "Idempotency-Key": "nightly"},
+        )
+        assert r.status_code == 201, r.text
+        answers.append(r.json())
+    assert [a["certificate_number"] for a in answers] == ["S000031", "S000032"]
+    assert answers[0]["outcome_id"] != answers[1]["outcome_id"]
