@@ -25,9 +25,8 @@ from services.kit.auth import (
 from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
 from services.kit.net import client_address
-from services.kit.ratelimit import PostgresTokenBuckets, TokenBucketLimiter
 
-from . import clients, dashboard, idp, summary, verify, webhooks
+from . import clients, dashboard, idp, limits, summary, verify, webhooks
 from .deps import NAME, Context, ContextDep
 from .docs import install_docs
 from .proxy import ProxyFastPath, proxy
@@ -161,6 +160,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def shutdown(app: FastAPI) -> None:
         await webhooks.stop(app)
         await upstreams.close()
+        await limits.close_store(context_of(app, NAME, Context).rate_limiter)
 
     app = create_service_app(
         settings,
@@ -182,13 +182,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         signing_key=key,
         retired_keys=tuple(retired),
         upstreams=upstreams,
-        rate_limiter=(
-            PostgresTokenBuckets(
-                lambda: app.state.sessionmaker, "gateway", settings.rate_limit_per_s, settings.rate_limit_burst
-            )
-            if settings.rate_limit_store == "postgres"
-            else TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        ),
+        rate_limiter=limits.rate_limit_store(settings, lambda: app.state.sessionmaker),
     )
     install_context(app, NAME, context)
     # A disabled or deleted client's tokens stop working at once (issue 11).

@@ -35,8 +35,10 @@ class GatewaySettings(ServiceSettings):
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
     # "postgres": buckets shared by every gateway replica (a client's limit holds across them);
-    # "memory": per process, no database round trip per call.
-    rate_limit_store: Literal["postgres", "memory"] = "postgres"
+    # "memory": per process, no database round trip per call; "redis": shared through the Redis at
+    # rate_limit_redis_url (e.g. redis://redis:6379/0).
+    rate_limit_store: Literal["postgres", "memory", "redis"] = "postgres"
+    rate_limit_redis_url: str | None = None
     # The gateway is the edge: X-Forwarded-For is believed only from a proxy in front of it (an
     # ingress), listed here; by default nobody's, and the socket peer is the client.
     trusted_proxies: list[str] = Field(default_factory=list)
