@@ -25,14 +25,8 @@ from services.kit.auth import (
 from services.kit.context import context_of, install_context
 from services.kit.db import SessionDep
 from services.kit.net import client_address
-from services.kit.ratelimit import (
-    LeasedBuckets,
-    PostgresTokenBuckets,
-    RateLimiter,
-    TokenBucketLimiter,
-)
 
-from . import clients, dashboard, idp, summary, verify, webhooks
+from . import clients, dashboard, idp, limits, summary, verify, webhooks
 from .deps import NAME, Context, ContextDep
 from .docs import install_docs
 from .proxy import ProxyFastPath, proxy
@@ -148,17 +142,6 @@ async def _services_ready(app: FastAPI) -> Response:
     )
 
 
-def _shared_limiter(settings: GatewaySettings, app: FastAPI) -> RateLimiter:
-    """PostgreSQL buckets shared by every replica, read through per-process leases: one round
-    trip per lease, not per call (issue 15; ``rate_limit_lease_s`` 0 = a round trip per call)."""
-    store = PostgresTokenBuckets(
-        lambda: app.state.sessionmaker, "gateway", settings.rate_limit_per_s, settings.rate_limit_burst
-    )
-    if settings.rate_limit_lease_s <= 0:
-        return store
-    return LeasedBuckets(store, lease_s=settings.rate_limit_lease_s, max_lease=settings.rate_limit_max_lease)
-
-
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     key, retired = load_keys(settings)
@@ -177,6 +160,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def shutdown(app: FastAPI) -> None:
         await webhooks.stop(app)
         await upstreams.close()
+        await limits.close_store(context_of(app, NAME, Context).rate_limiter)
 
     app = create_service_app(
         settings,
@@ -198,11 +182,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         signing_key=key,
         retired_keys=tuple(retired),
         upstreams=upstreams,
-        rate_limiter=(
-            _shared_limiter(settings, app)
-            if settings.rate_limit_store == "postgres"
-            else TokenBucketLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
-        ),
+        rate_limiter=limits.rate_limit_store(settings, lambda: app.state.sessionmaker),
     )
     install_context(app, NAME, context)
     # A disabled or deleted client's tokens stop working at once (issue 11).

@@ -35,10 +35,13 @@ class GatewaySettings(ServiceSettings):
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
     # "postgres": buckets shared by every gateway replica (a client's limit holds across them);
-    # "memory": per process, no database round trip per call.
-    rate_limit_store: Literal["postgres", "memory"] = "postgres"
-    # A shared store is read through per-process leases (kit.ratelimit.LeasedBuckets): a process
+    # "memory": per process, no database round trip per call; "redis": shared through the Redis at
+    # rate_limit_redis_url (e.g. redis://redis:6379/0).
+    rate_limit_store: Literal["postgres", "memory", "redis"] = "postgres"
+    rate_limit_redis_url: str | None = None
+    # A PostgreSQL store is read through per-process leases (kit.ratelimit.LeasedBuckets): a process
     # takes up to rate × lease_s tokens (≤ max_lease) in one round trip. 0 = a round trip per call.
+    # Redis is asked on every call (one EVALSHA, cheap enough not to lease).
     rate_limit_lease_s: float = 0.1
     rate_limit_max_lease: int = 100
     # The gateway is the edge: X-Forwarded-For is believed only from a proxy in front of it (an

@@ -77,5 +77,5 @@ async def verify(
     name: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> VerifyAnswer:
     # The client as the gateway saw it; X-Forwarded-For from anyone but a trusted proxy is ignored.
-    ctx.verify_limiter.take(client_address(request), verification.TooManyVerifications, "slow down")
+    await ctx.verify_limiter.acquire(client_address(request), verification.TooManyVerifications, "slow down")
     return await verification.verify(session, number=number, name=name)

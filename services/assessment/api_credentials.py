@@ -62,7 +62,7 @@ async def verify_credential(
 ) -> credential_verify.CredentialVerifyAnswer:
     """Public, rate-limited like ``/verify``: the checks a verifier makes, each pass / warn / fail."""
     # The same per-address bucket as /verify; X-Forwarded-For only from a trusted proxy (issue 11).
-    ctx.verify_limiter.take(client_address(request), verification.TooManyVerifications, "slow down")
+    await ctx.verify_limiter.acquire(client_address(request), verification.TooManyVerifications, "slow down")
     return await credential_verify.verify_credential(
         session, data, keys=ctx.credential_keys, public_url=ctx.settings.public_url, now=datetime.now(UTC)
     )

@@ -8,7 +8,7 @@ from services.kit.auth import SigningKey
 from services.kit.context import install_context
 from services.kit.http import service_client
 from services.kit.pii import Sealer
-from services.kit.ratelimit import TokenBucketLimiter
+from services.kit.ratelimit import PostgresTokenBuckets, TokenBucketLimiter
 
 from .api import router
 from .api_certificates import router as certificates_router
@@ -64,7 +64,14 @@ def create_app(
         catalogue=catalogue,
         credit_bank=credit_bank,
         sealer=Sealer(settings.shared.pii_key),
-        verify_limiter=TokenBucketLimiter(settings.verify_rate_per_s, settings.verify_burst),
+        # Per client address, in PostgreSQL: the limit holds across every replica (issue 11).
+        verify_limiter=(
+            PostgresTokenBuckets(
+                lambda: app.state.sessionmaker, "assessment", settings.verify_rate_per_s, settings.verify_burst
+            )
+            if settings.verify_rate_limit_store == "postgres"
+            else TokenBucketLimiter(settings.verify_rate_per_s, settings.verify_burst)
+        ),
         credential_keys=credential_keys(settings),
     )
     install_context(app, NAME, context)

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from services.kit.context import context_of
 from services.kit.pii import Sealer
-from services.kit.ratelimit import TokenBucketLimiter
+from services.kit.ratelimit import RateLimiter
 
 from .clients import CatalogueClient, CreditBankClient
 from .keys import KeyRing
@@ -24,7 +24,7 @@ class Context:
     catalogue: CatalogueClient
     credit_bank: CreditBankClient
     sealer: Sealer
-    verify_limiter: TokenBucketLimiter
+    verify_limiter: RateLimiter
     credential_keys: KeyRing
 
 

@@ -27,12 +27,15 @@ from services.kit.audit import audit_table
 from services.kit.db import service_metadata
 from services.kit.feed import outbox_tables
 from services.kit.idempotency import idempotency_table
+from services.kit.ratelimit import rate_buckets_table
 
 SCHEMA = "assessment"
 metadata = service_metadata(SCHEMA)
 events_table, events_horizon_table = outbox_tables(metadata)
 idempotency_keys_table = idempotency_table(metadata)
 audit_log_table = audit_table(metadata)
+# Public verification's limit, shared by every replica (issue 11).
+rate_buckets = rate_buckets_table(metadata)
 # A certificate's place in the status lists (entry ``status_index % 131072`` of list
 # ``status_index // 131072``), handed out once at issue: the sequence counts certificates, and
 # ``next_status_index()`` (asm_0004) maps the count through ``status_slots``, a random permutation.

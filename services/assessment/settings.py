@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -24,6 +25,9 @@ class AssessmentSettings(ServiceSettings):
     # Public verification: a token bucket per client IP.
     verify_rate_per_s: float = 1.0
     verify_burst: int = 20
+    # "postgres": the buckets in assessment.rate_buckets, one limit across every replica;
+    # "memory": per process.
+    verify_rate_limit_store: Literal["postgres", "memory"] = "postgres"
     # The ES256 key that signs Verifiable Credentials and status lists: a PEM in the environment
     # (one Secret shared by every replica), or a file generated on first start.
     credential_key_pem: str | None = None

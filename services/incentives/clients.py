@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from services.kit.http import ServiceClient
 from services.kit.problems import NotFound, UpstreamUnavailable
@@ -86,10 +87,12 @@ class AssessmentClient:
     async def certificate(self, number: str) -> Certificate:
         started = time.perf_counter()
         try:
-            resp = await self._client.get(f"/v1/certificates/{number}")
+            # One path segment whatever the caller sent (a "/", "?" or control character in a
+            # number was a 500 here: schemathesis, issue 11).
+            resp = await self._client.get(f"/v1/certificates/{quote(number, safe='')}")
         finally:
             self.wait_s += time.perf_counter() - started
-        if resp.status_code == 404:
+        if resp.status_code in (404, 422):  # 422: not a certificate number at all
             raise CertificateNotFound(f"no certificate {number}")
         if resp.status_code != 200:
             raise UpstreamUnavailable(f"assessment certificate answered {resp.status_code}")

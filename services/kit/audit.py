@@ -4,13 +4,21 @@ when, and the row before and after. Append-only: a trigger refuses UPDATE and DE
 it at ``GET /v1/audit``.
 
 Recorded in the same transaction as the change (SQLAlchemy ``after_flush``), so a rolled-back
-change leaves no entry. Writes made with plain SQL (bulk COPY of batch rows, outbox inserts) are not
-seen here; the request that made them is, when it also changed an ORM row.
+change leaves no entry.
+
+Writes made with SQL statements rather than the ORM (``text`` or Core ``insert``/``update``/
+``delete``, one statement or many rows: an edition copied, an import, an upsert per row) are seen
+by an engine hook: one summary entry per statement — the verb, the table, the number of rows and
+the statement's text (its values are parameters, never in the text), ``bulk: true``. Writes that
+bypass SQLAlchemy (asyncpg ``COPY``) are recorded by the code that makes them, with
+:func:`record_bulk`. Bookkeeping tables (outbox, idempotency keys, rate buckets, the log itself)
+are not entries.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -32,8 +40,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .auth import Principal, Role, current_principal, require_roles
 from .db import SessionDep
@@ -41,6 +50,10 @@ from .obs import request_id_var
 from .pages import Page, PageDep, cursor_key, make_page
 
 AUDITED_ROLES: frozenset[Role] = frozenset({"admin", "university"})
+# Bookkeeping, not the business's data: no entries for writes to these.
+NOT_AUDITED = frozenset({"audit_log", "events", "events_horizon", "idempotency_keys", "rate_buckets"})
+_WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?\"?(\w+)\"?\.\"?(\w+)", re.IGNORECASE)
+_WRITE_START = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -102,16 +115,23 @@ def _row(obj: Any, *, before: bool) -> dict[str, Any]:
     return plain
 
 
-def _entries(session: Session) -> list[tuple[str, dict[str, Any]]]:
+def _who() -> dict[str, Any] | None:
+    """The acting admin or university, or None when the change is nobody's to audit."""
     actor = current_principal.get()
     if actor is None or not actor.has_role(*AUDITED_ROLES):
-        return []
-    who = {
+        return None
+    return {
         "actor_sub": actor.sub,
         "actor_role": actor.role,
         "actor_org": actor.org,
         "request_id": request_id_var.get(),
     }
+
+
+def _entries(session: Session) -> list[tuple[str, dict[str, Any]]]:
+    who = _who()
+    if who is None:
+        return []
     out: list[tuple[str, dict[str, Any]]] = []
     changes = [("insert", o) for o in session.new] + [("update", o) for o in session.dirty]
     changes += [("delete", o) for o in session.deleted]
@@ -134,17 +154,54 @@ def _entries(session: Session) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _insert(schema: str) -> Any:
+    return text(
+        f"INSERT INTO {schema}.audit_log (actor_sub, actor_role, actor_org, request_id, action, entity, "
+        "entity_id, before, after) VALUES (:actor_sub, :actor_role, :actor_org, :request_id, :action, "
+        ":entity, :entity_id, CAST(:before AS jsonb), CAST(:after AS jsonb))"
+    )
+
+
 @event.listens_for(Session, "after_flush")
 def _record(session: Session, _flush_context: Any) -> None:
     for schema, entry in _entries(session):
-        session.connection().execute(
-            text(
-                f"INSERT INTO {schema}.audit_log (actor_sub, actor_role, actor_org, request_id, action, entity, "
-                "entity_id, before, after) VALUES (:actor_sub, :actor_role, :actor_org, :request_id, :action, "
-                ":entity, :entity_id, CAST(:before AS jsonb), CAST(:after AS jsonb))"
-            ),
-            entry,
-        )
+        session.connection().execute(_insert(schema), entry)
+
+
+def _bulk_entry(
+    who: dict[str, Any], action: str, entity: str, summary: dict[str, Any], entity_id: str | None = None
+) -> dict[str, Any]:
+    after = json.dumps(_plain({"bulk": True, **summary}), ensure_ascii=False)
+    return {**who, "action": action, "entity": entity, "entity_id": entity_id, "before": None, "after": after}
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _record_statement(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """A write made with a SQL statement (not an ORM flush, which ``_record`` sees row by row)."""
+    if not _WRITE_START.match(statement) or "compiled_cache" in context.execution_options:
+        return  # a read, or the ORM's own flush (it passes its mapper's statement cache)
+    match = _WRITE.search(statement)
+    if match is None or match.group(3) in NOT_AUDITED:
+        return
+    who = _who()
+    if who is None:
+        return
+    verb, schema, table = match.group(1).split()[0].lower(), match.group(2), match.group(3)
+    rows = len(parameters) if executemany else cursor.rowcount
+    summary = {"rows": rows, "statement": " ".join(statement.split())[:300]}
+    conn.execute(_insert(schema), _bulk_entry(who, verb, table, summary))
+
+
+async def record_bulk(
+    session: AsyncSession, schema: str, action: str, entity: str, entity_id: str | None = None, **summary: Any
+) -> None:
+    """One entry for a write SQLAlchemy does not see (asyncpg ``COPY``), in the session's
+    transaction; nothing when the actor is not an admin or a university."""
+    who = _who()
+    if who is not None:
+        await session.execute(_insert(schema), _bulk_entry(who, action, entity, summary, entity_id))
 
 
 class AuditEntry(BaseModel):

@@ -99,35 +99,37 @@ def _document(schema: dict[str, Any]) -> None:
             components.pop(unused, None)
 
 
-def _has_id(schema: dict[str, Any], response: dict[str, Any]) -> bool:
+def _body_properties(schema: dict[str, Any], response: dict[str, Any]) -> set[str]:
     body = response.get("content", {}).get("application/json", {}).get("schema", {})
     ref = body.get("$ref", "")
     if ref.startswith("#/components/schemas/"):
         body = schema.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
-    return "id" in body.get("properties", {})
+    return set(body.get("properties", {}))
 
 
 def _link_created(schema: dict[str, Any]) -> None:
-    """OpenAPI links from each create (POST answering 201 with an ``id``) to the operations on what
-    it created: ``POST /v1/x`` → every operation under ``/v1/x/{x_id}``, that parameter taken from
-    ``$response.body#/id`` and the create's own path parameters passed on. Clients and stateful
-    testing (schemathesis) follow them."""
+    """OpenAPI links from each create (POST answering 201) to the operations on what it created:
+    ``POST /v1/x`` → every operation under ``/v1/x/{x_id}``, that parameter taken from the created
+    body's field of the same name (``x_id``) or else its ``id``, and the create's own path
+    parameters passed on. Clients and stateful testing (schemathesis) follow them."""
     paths = schema.get("paths", {})
     for path, ops in paths.items():
         create = ops.get("post")
         created = (create or {}).get("responses", {}).get("201")
-        if not created or not _has_id(schema, created):
+        if not created:
             continue
+        fields = _body_properties(schema, created)
         own = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
         links: dict[str, Any] = {}
         for target, target_ops in paths.items():
             rest = target[len(path) + 1 :] if target.startswith(path + "/{") else ""
-            if not rest:
-                continue
             param = rest.split("/", 1)[0][1:-1]
+            field = param if param in fields else "id" if "id" in fields else None
+            if not rest or field is None:
+                continue
             for method, op in target_ops.items():
                 parameters = {name: f"$request.path.{name}" for name in own}
-                parameters[param] = "$response.body#/id"
+                parameters[param] = f"$response.body#/{field}"
                 name = "".join(p.title() for p in f"{method} {target}".replace("{", "").replace("}", "").split("/"))
                 links[name.replace(" ", "").replace("-", "").replace("_", "")] = {
                     "operationId": op["operationId"],

@@ -32,9 +32,10 @@ _UPSERT = text(
 
 
 async def put_counts(session: AsyncSession, *, data: GraduateCounts) -> int:
-    """Sets each university's graduating-student count for a year (the last one entered wins)."""
-    for item in data.items:
-        await session.execute(_UPSERT, item.model_dump())
+    """Sets each university's graduating-student count for a year (the last one entered wins).
+
+    One statement for all of them: a round trip per item took 5,000 items past 10 s (schemathesis)."""
+    await session.execute(_UPSERT, [item.model_dump() for item in data.items])
     await session.commit()
     return len(data.items)
 

@@ -58,12 +58,12 @@ async def order(
 ) -> dict:
     body = await request.json()
     replay = await idempotency.claim(
-        session, "catalogue", principal=principal.sub, key=key or "", body_hash=idempotency.request_hash(body)
+        session, "catalogue", principal=principal, key=key or "", body_hash=idempotency.request_hash(body)
     )
     if replay is not None:
         return replay[1]
     answer = {"order_id": str(uuid.uuid4()), "item": body["item"]}
-    await idempotency.complete(session, "catalogue", principal=principal.sub, key=key or "", status=200, body=answer)
+    await idempotency.complete(session, "catalogue", principal=principal, key=key or "", status=200, body=answer)
     await session.commit()
     return answer
 

@@ -34,11 +34,12 @@ def test_token_bucket_allows_a_burst_then_refills_per_key(monkeypatch):
 def test_the_gateway_and_verification_share_the_one_limiter():
     import inspect
 
-    import gateway.app
+    import gateway.limits
     import services.assessment.app
 
-    for module in (gateway.app, services.assessment.app):
+    for module in (gateway.limits, services.assessment.app):
         assert "TokenBucketLimiter(" in inspect.getsource(module)
+        assert "PostgresTokenBuckets(" in inspect.getsource(module)
     import gateway.proxy
     import services.assessment.verification
 
