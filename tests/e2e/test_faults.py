@@ -268,3 +268,28 @@ async def test_postgresql_restarted_under_load_recovers_without_restarting_servi
     assert after == [200] * len(after)
     assert {name: proc.pid for name, proc in platform.procs.items()} == pids
     assert all(proc.poll() is None for proc in platform.procs.values())
+
+
+async def test_sigterm_with_postgresql_down_still_stops_every_process(platform):
+    """Seen in test and bench teardowns: a gateway told to stop while its database was gone kept
+    running for minutes. Every process must exit soon after SIGTERM even then, and start again."""
+    await asyncio.to_thread(platform.database.stop)
+    try:
+        await asyncio.sleep(1.5)  # the feed followers and the webhook dispatcher meet the outage
+        started = time.monotonic()
+        for proc in platform.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        late = []
+        for name, proc in platform.procs.items():
+            try:
+                await asyncio.to_thread(proc.wait, max(0.1, 30 - (time.monotonic() - started)))
+            except subprocess.TimeoutExpired:
+                late.append(name)
+                proc.kill()
+        assert not late, f"still running 30 s after SIGTERM: {late}"
+    finally:
+        await asyncio.to_thread(platform.database.start)
+    for name in platform.urls:
+        platform.start(name)
+    for name in platform.urls:
+        await platform.ready(name)

@@ -1,8 +1,10 @@
 """The app factory: problems, validation, 500s without traces, pages, health, metrics, request ids,
 body limits, idempotency — on a small app made with the same factory every service uses."""
 
+import asyncio
+import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import pytest
@@ -167,3 +169,22 @@ async def test_idempotency_replays_and_rejects_other_body(client, tokens):
     other = await client.post("/v1/orders", json={"item": "b"}, headers=h)
     assert other.status_code == 422
     assert other.json()["errors"] == [{"loc": ["header", "Idempotency-Key"], "msg": "reused with a different body"}]
+
+
+async def test_a_stuck_shutdown_step_does_not_keep_the_process_alive(test_db, caplog):
+    # Seen in teardowns: a process told to stop kept running while a shutdown step waited on
+    # something that never answered. The lifespan gives each step a bounded time, then goes on.
+    stuck = asyncio.Event()
+
+    async def hang(app: Any) -> None:
+        await stuck.wait()  # never set
+
+    settings = ServiceSettings(database_url=test_db.role_urls["catalogue"], shared=shared_settings_for_tests())
+    app = create_service_app(
+        settings, title="t", schema="catalogue", routers=[router], on_shutdown=hang, shutdown_timeout_s=0.2
+    )
+    with caplog.at_level(logging.ERROR, logger="skillpass.app"):
+        async with asyncio.timeout(5):
+            async with app.router.lifespan_context(app):
+                pass
+    assert any("on_shutdown took over 0.2 s" in r.getMessage() for r in caplog.records), caplog.text
