@@ -169,10 +169,13 @@ async def test_performance_from_the_feeds_and_statistics_counts(platform):  # no
     univ = bearer(key, sub="sis", role="university", org="univ-perf")
     other = bearer(key, sub="sis", role="university", org="univ-other")
     async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
-        doc = json.loads((DATA / "university_performance.json").read_text(encoding="utf-8"))
-        created = await client.post("/api/incentives/v1/rulesets", headers=admin, json=doc)
-        assert created.status_code == 201, created.text
-        await client.post(f"/api/incentives/v1/rulesets/{created.json()['id']}/publish", headers=admin)
+        # settlement_points too: the university evaluates its student below (this test must not
+        # depend on another test of the module having published it)
+        for scheme in ("university_performance", "settlement_points"):
+            doc = json.loads((DATA / f"{scheme}.json").read_text(encoding="utf-8"))
+            created = await client.post("/api/incentives/v1/rulesets", headers=admin, json=doc)
+            assert created.status_code == 201, created.text
+            await client.post(f"/api/incentives/v1/rulesets/{created.json()['id']}/publish", headers=admin)
         counts = {
             "items": [
                 {"university_org": "univ-perf", "graduation_year": 2027, "graduating_students": 4, "source": "e2e"}
@@ -219,7 +222,9 @@ async def test_performance_from_the_feeds_and_statistics_counts(platform):  # no
             r = await client.get(
                 "/api/incentives/v1/universities/univ-perf/performance", headers=univ, params={"year": year}
             )
-            if (r.status_code == 200 and r.json()["indicators"]["credit_conversions"] == "1") or (
+            # the two followers are independent: wait until both feeds have been read
+            seen = r.json()["indicators"] if r.status_code == 200 else {}
+            if (seen.get("credit_conversions") == "1" and seen.get("employer_assessments") == "1") or (
                 time.monotonic() > deadline
             ):
                 break
