@@ -178,8 +178,8 @@ async def lookup(
     level: Annotated[int, Query(ge=1, le=5)],
     as_of: date | None = None,
     work_type: Annotated[str | None, Query(max_length=100)] = None,
-) -> LookupRead:
-    return await lookups.lookup_one(
+) -> Response:
+    answer = await lookups.lookup_one(
         reader,
         occupation_code=occupation_code,
         level=level,
@@ -187,6 +187,9 @@ async def lookup(
         work_type=work_type,
         classification=ctx.settings.classification,
     )
+    # Serialised once, by pydantic: returning the model made FastAPI validate it again against
+    # response_model and encode it a second time (the documented schema is still LookupRead).
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/lookups", response_model=LookupResults, summary="Many lookups in one call (up to 10,000)")
