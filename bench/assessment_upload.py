@@ -150,6 +150,16 @@ def pg_cpu_s(pgdata: Path) -> float:
     return total
 
 
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def start(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         factory = ["--factory"] if app.endswith(":create_app") else []
@@ -438,7 +448,14 @@ async def run(
                 )
                 for k, fmt in enumerate(formats or [])
             }
-        result: dict[str, Any] = {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s, "cpu_ms_per_1k": cpu}
+        rss = {k: _rss_mb(p.pid) for k, p in by_name.items()}
+        result: dict[str, Any] = {
+            "copy_s": copy_s,
+            "gateway_s": api_s,
+            "direct_s": direct_s,
+            "cpu_ms_per_1k": cpu,
+            "rss_mb": rss,
+        }
         if quiet:
             return result
         print(f"records: {total} in {len(chunks)} batches of {batch_size}")
@@ -449,6 +466,7 @@ async def run(
         for fmt, seconds in by_format.items():
             print(f"gateway, {fmt:<8} : {seconds:7.2f} s  {total / seconds:10,.0f} records/s  (JSON above)")
         print("CPU ms per 1,000 records through the gateway: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()))
+        print("RSS after the run (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
         return result
     finally:
         if os.environ.get("BENCH_SHOW_LOG"):
