@@ -127,14 +127,19 @@ async def fetch_raw(source: Reader, sql: str, *args: Any) -> list[Any]:
     fairy = await source.raw_connection()
     try:
         rows = await fairy.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
-    except asyncpg.PostgresError:
-        if fairy.driver_connection.is_closed():  # type: ignore[union-attr]
-            await greenlet_spawn(fairy.invalidate)  # the server shut it (an admin shutdown)
-        else:
+    except asyncpg.PostgresError as exc:
+        if not fairy.driver_connection.is_closed():  # type: ignore[union-attr]
             fairy.close()  # the server refused the statement; the connection is fine
-        raise
+            raise
+        await greenlet_spawn(fairy.invalidate)  # the server shut it (an admin shutdown, a restart)
+        raise ConnectionError("the database closed the connection") from exc
+    except (asyncpg.InterfaceError, OSError) as exc:
+        await greenlet_spawn(fairy.invalidate)
+        # The kit answers a ConnectionError as 503 database-unavailable (as it does SQLAlchemy's
+        # invalidated-connection errors on the other paths), not as a 500.
+        raise ConnectionError("the database connection was lost") from exc
     except BaseException:
-        # Broken, or cancelled mid-statement: drop it (in a greenlet: closing asyncpg awaits).
+        # Cancelled mid-statement: drop the connection (in a greenlet: closing asyncpg awaits).
         await greenlet_spawn(fairy.invalidate)
         raise
     # No transaction was begun on the adapter, so returning it to the pool awaits nothing.
