@@ -118,6 +118,48 @@ def as_file(records: list[dict[str, Any]], fmt: str) -> tuple[bytes, str]:
     return text.encode(), "text/csv; charset=utf-8"
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+RAW_COPY_CPU = [0.0]
+
+
+def pg_cpu_s(pgdata: Path) -> float:
+    """CPU seconds the whole PostgreSQL server has used: the postmaster, its live backends, and
+    (cutime/cstime) the backends that already exited."""
+    try:
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+        total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                f = (child / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(f[1]) == postmaster:
+                total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def start(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         factory = ["--factory"] if app.endswith(":create_app") else []
@@ -239,9 +281,11 @@ COLUMNS = {
 }
 
 
-async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]]) -> float:
+async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]], pgdata: Path | None = None) -> float:
+    """Seconds for the COPY; with ``pgdata``, PostgreSQL's CPU seconds for it in ``RAW_COPY_CPU``."""
     conn = await asyncpg.connect(dsn)
     try:
+        pg0 = pg_cpu_s(pgdata) if pgdata else 0.0
         started = time.perf_counter()
         for rows in batches:
             async with conn.transaction():
@@ -250,6 +294,8 @@ async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]]) -> float:
                         table, schema_name="assessment", columns=COLUMNS[table], records=records
                     )
         elapsed = time.perf_counter() - started
+        if pgdata:
+            RAW_COPY_CPU[0] = pg_cpu_s(pgdata) - pg0
         await conn.execute("TRUNCATE assessment.certificates, assessment.records, assessment.candidates")
         return elapsed
     finally:
@@ -284,7 +330,7 @@ async def upload_files(
 
 async def run(
     total: int, batch_size: int, root: Path, formats: list[str] | None = None, *, quiet: bool = False
-) -> dict[str, float]:
+) -> dict[str, Any]:
     pg = EmbeddedPostgres(root / "pg", free_port(), fast_unsafe=True)
     pg.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -307,6 +353,7 @@ async def run(
         procs.append(start("bench.fake_catalogue:app", cat, env, root / "catalogue.log"))
         procs.append(start(f"{ASSESSMENT.app}", asm, env, root / "assessment.log"))
         procs.append(start(f"{GATEWAY.app}", gw, env, root / "gateway.log"))
+        by_name = dict(zip(("catalogue (fake)", "assessment", "gateway"), procs, strict=True))
         for port, name in ((cat, "catalogue"), (asm, "assessment"), (gw, "gateway")):
             await wait_ready(f"http://127.0.0.1:{port}/healthz", root / f"{name}.log")
         admin = {
@@ -360,7 +407,8 @@ async def run(
                 copy_rows(c, uuid.UUID(body["id"]), body["sequence"], sealer, 1 + k * batch_size)
                 for k, c in enumerate(chunks)
             ]
-            copy_s = await raw_copy(urls["assessment"].replace("+asyncpg", ""), prepared)
+            copy_s = await raw_copy(urls["assessment"].replace("+asyncpg", ""), prepared, pg.pgdata)
+            pg_copy = 1000 * RAW_COPY_CPU[0] / total * 1000
 
             async def upload_all(url: str, batches: list[list[dict[str, Any]]]) -> float:
                 started = time.perf_counter()
@@ -376,7 +424,13 @@ async def run(
                 assert accepted == sum(len(b) for b in batches), accepted
                 return time.perf_counter() - started
 
+            cpu0 = {k: _cpu_s(p.pid) for k, p in by_name.items()}
+            pg0 = pg_cpu_s(pg.pgdata)
             api_s = await upload_all(base, chunks)
+            # CPU per 1,000 records of each process (steadier than seconds on a busy machine).
+            cpu = {k: 1000 * (_cpu_s(p.pid) - cpu0[k]) / total * 1000 for k, p in by_name.items()}
+            cpu["postgresql"] = 1000 * (pg_cpu_s(pg.pgdata) - pg0) / total * 1000
+            cpu["postgresql for the raw COPY"] = pg_copy
             # The same volume straight to the service, to show what the gateway's hop costs.
             direct_records = make_records(total, "direct", offset=total)  # new people, as in the first run
             direct_s = await upload_all(
@@ -394,8 +448,16 @@ async def run(
                 )
                 for k, fmt in enumerate(formats or [])
             }
+        rss = {k: _rss_mb(p.pid) for k, p in by_name.items()}
+        result: dict[str, Any] = {
+            "copy_s": copy_s,
+            "gateway_s": api_s,
+            "direct_s": direct_s,
+            "cpu_ms_per_1k": cpu,
+            "rss_mb": rss,
+        }
         if quiet:
-            return {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s}
+            return result
         print(f"records: {total} in {len(chunks)} batches of {batch_size}")
         print(f"raw asyncpg COPY : {copy_s:7.2f} s  {total / copy_s:10,.0f} records/s")
         print(f"through gateway  : {api_s:7.2f} s  {total / api_s:10,.0f} records/s")
@@ -403,7 +465,9 @@ async def run(
         print(f"ratio (gateway / raw COPY throughput): {copy_s / api_s:.2f}x  (aim >= 0.20x)")
         for fmt, seconds in by_format.items():
             print(f"gateway, {fmt:<8} : {seconds:7.2f} s  {total / seconds:10,.0f} records/s  (JSON above)")
-        return {"copy_s": copy_s, "gateway_s": api_s, "direct_s": direct_s}
+        print("CPU ms per 1,000 records through the gateway: " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()))
+        print("RSS after the run (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+        return result
     finally:
         if os.environ.get("BENCH_SHOW_LOG"):
             print((root / "assessment.log").read_text()[-6000:])

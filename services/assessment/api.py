@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.kit.auth import Principal, require_roles
 from services.kit.db import SessionDep
+from services.kit.guards import parsed_json
 from services.kit.idempotency import IdempotencyKey, request_hash
 from services.kit.pages import Page, PageDep
 
@@ -136,7 +137,11 @@ async def upload_batch(
     raw = await request.body()
     content_type = request.headers.get("content-type", "application/json")
     upload = await read_upload(
-        raw, content_type, dict(request.query_params), max_records=ctx.settings.max_batch_records
+        raw,
+        content_type,
+        dict(request.query_params),
+        max_records=ctx.settings.max_batch_records,
+        parsed=parsed_json(request.scope),
     )
     if dry_run:
         answer, report = await batches.dry_run_batch(session, ctx.catalogue, principal=principal, upload=upload)

@@ -42,7 +42,7 @@ class Upload:
 
 
 def _tabular(
-    raw: bytes, content_type: str, query: dict[str, str], max_records: int
+    raw: bytes, content_type: str, query: dict[str, str], max_records: int, parsed: tuple[Any] | None = None
 ) -> tuple[Envelope, list[dict[str, str]] | None]:
     """CSV or XLSX with ``?body_id=&mode=`` in the query, with the file's rows; else a JSON envelope."""
     kind = file_kind(content_type, raw)
@@ -51,7 +51,7 @@ def _tabular(
     elif kind == "xlsx":
         rows = xlsx_rows(raw, max_records=max_records)
     else:
-        return Envelope.model_validate(json.loads(raw)), None
+        return Envelope.model_validate(parsed[0] if parsed is not None else json.loads(raw)), None
     envelope = Envelope.model_validate(
         {
             "body_id": query.get("body_id"),
@@ -62,10 +62,13 @@ def _tabular(
     return envelope, rows
 
 
-def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_records: int) -> Upload:
-    """JSON ``{body_id, mode, records}``, or CSV / XLSX with ``?body_id=&mode=`` in the query."""
+def parse_upload(
+    raw: bytes, content_type: str, query: dict[str, str], *, max_records: int, parsed: tuple[Any] | None = None
+) -> Upload:
+    """JSON ``{body_id, mode, records}``, or CSV / XLSX with ``?body_id=&mode=`` in the query.
+    ``parsed``: the JSON body as the kit's input guard parsed it already (kit.guards.parsed_json)."""
     try:
-        envelope, rows = _tabular(raw, content_type, query, max_records)
+        envelope, rows = _tabular(raw, content_type, query, max_records, parsed)
     except json.JSONDecodeError as exc:
         raise InvalidInput("The body is not JSON", errors=[field_error(["body"], "malformed JSON")]) from exc
     except ValidationError as exc:
@@ -80,11 +83,13 @@ def parse_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_re
     return Upload(body_id=envelope.body_id, mode=envelope.mode, records=envelope.records, rows=rows)
 
 
-async def read_upload(raw: bytes, content_type: str, query: dict[str, str], *, max_records: int) -> Upload:
+async def read_upload(
+    raw: bytes, content_type: str, query: dict[str, str], *, max_records: int, parsed: tuple[Any] | None = None
+) -> Upload:
     """``parse_upload``; an XLSX is unzipped and read off the event loop."""
     if file_kind(content_type, raw) == "xlsx":
         return await asyncio.to_thread(parse_upload, raw, content_type, query, max_records=max_records)
-    return parse_upload(raw, content_type, query, max_records=max_records)
+    return parse_upload(raw, content_type, query, max_records=max_records, parsed=parsed)
 
 
 def check_shapes(records: list[Any]) -> tuple[dict[int, RecordIn], RowErrors]:

@@ -27,7 +27,7 @@ from .batch_input import RowErrors, Upload, check_shapes
 from .bodies import load_owned_body
 from .candidates import Identities, candidate_rows, seal_context, upsert_candidates
 from .clients import CatalogueClient, LookupKey, OccupationAnswer
-from .issuing import Result, raw_connection, write_results
+from .issuing import Result, random_ids, raw_connection, write_results
 from .models import SCHEMA, Batch, Body, Filing
 from .rules import FilingView, filing_problem, is_graduating_year, is_pass, needs_review
 from .schemas import BatchRead, RecordIn
@@ -227,12 +227,12 @@ async def upload_batch(
     identities = Identities.of((valid[i].candidate.id_number for i in accepted), learner_key=learner_key)
     results = [
         Result(
-            record_id=uuid.uuid4(),
+            record_id=record_id,
             learner_id=identities.by_number[valid[i].candidate.id_number],
             record=valid[i],
             passed=is_pass(valid[i].level, valid[i].theory_score, valid[i].practical_score, valid[i].review_score),
         )
-        for i in accepted
+        for i, record_id in zip(accepted, random_ids(len(accepted)), strict=True)
     ]
     by_index = dict(zip(accepted, results, strict=True))
     batch_id = uuid.uuid4()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from services.kit.db import Reader, read_rows
+from services.kit.db import Reader, fetch_raw, positional
 
 from .models import SCHEMA
 from .schemas import EntryRead, LookupQuery, LookupRead, LookupResult
@@ -51,22 +51,21 @@ LEFT JOIN LATERAL (
    ORDER BY en.work_type NULLS FIRST LIMIT 1
 ) en ON true
 ORDER BY q.n""")
+_NAMES = ("codes", "levels", "dates", "work_types", "cls")
+# The same statement with asyncpg's $n parameters: the hot path runs it on the driver connection.
+_LOOKUP_SQL = positional(str(_LOOKUP.text), _NAMES)
 
 
 async def _run(session: Reader, queries: list[LookupQuery], classification: str) -> list[Any]:
-    # A read on the hot path: no transaction of its own (kit.db.read_rows).
-    return list(
-        await read_rows(
-            session,
-            _LOOKUP,
-            {
-                "codes": [q.occupation_code for q in queries],
-                "levels": [q.level for q in queries],
-                "dates": [q.as_of for q in queries],
-                "work_types": [q.work_type for q in queries],
-                "cls": classification,
-            },
-        )
+    # A read on the hot path: no transaction of its own, no SQLAlchemy execution (kit.db.fetch_raw).
+    return await fetch_raw(
+        session,
+        _LOOKUP_SQL,
+        [q.occupation_code for q in queries],
+        [q.level for q in queries],
+        [q.as_of for q in queries],
+        [q.work_type for q in queries],
+        classification,
     )
 
 
@@ -81,11 +80,11 @@ async def lookup_many(session: Reader, *, queries: list[LookupQuery], classifica
             level=q.level,
             as_of=q.as_of,
             work_type=q.work_type,
-            exists=bool(r.exists),
-            name=r.name,
-            resolved_code=r.resolved_code,
-            in_catalogue=r.entry_id is not None,
-            edition_id=r.edition_id,
+            exists=bool(r["exists"]),
+            name=r["name"],
+            resolved_code=r["resolved_code"],
+            in_catalogue=r["entry_id"] is not None,
+            edition_id=r["edition_id"],
         )
         for q, r in zip(queries, rows, strict=True)
     ]
@@ -103,27 +102,27 @@ async def lookup_one(
     query = LookupQuery(occupation_code=occupation_code, level=level, as_of=as_of, work_type=work_type)
     (r,) = await _run(session, [query], classification)
     entry = None
-    if r.entry_id is not None:
+    if r["entry_id"] is not None:
         entry = EntryRead(
-            id=r.entry_id,
-            edition_id=r.edition_id,
-            occupation_code=r.resolved_code,
-            occupation_name=r.name,
-            work_type=r.work_type,
-            min_level=r.min_level,
-            industries=list(r.industries),
-            shortage_level=r.shortage_level,
-            reason=r.reason,
-            review_by=r.review_by,
+            id=r["entry_id"],
+            edition_id=r["edition_id"],
+            occupation_code=r["resolved_code"],
+            occupation_name=r["name"],
+            work_type=r["work_type"],
+            min_level=r["min_level"],
+            industries=list(r["industries"]),
+            shortage_level=r["shortage_level"],
+            reason=r["reason"],
+            review_by=r["review_by"],
         )
     return LookupRead(
         occupation_code=occupation_code,
         level=level,
         as_of=as_of,
-        exists=bool(r.exists),
-        name=r.name,
-        resolved_code=r.resolved_code,
+        exists=bool(r["exists"]),
+        name=r["name"],
+        resolved_code=r["resolved_code"],
         in_catalogue=entry is not None,
-        edition_id=r.edition_id,
+        edition_id=r["edition_id"],
         entry=entry,
     )

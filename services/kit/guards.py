@@ -75,9 +75,10 @@ def check_path(raw_path: bytes) -> None:
         raise BadRequest("the path contains a NUL byte", errors=[field_error(["path"], "contains a NUL byte")])
 
 
-def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any] | None:
     """Refuses bodies the parser or the database would choke on; leaves plain syntax errors to
-    the route's own validation (a 422 from FastAPI)."""
+    the route's own validation (a 422 from FastAPI). Answers ``(parsed,)``, or None when the
+    body is not JSON at all."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -87,8 +88,20 @@ def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
     except RecursionError as exc:
         raise _too_deep(["body"], max_depth) from exc
     except ValueError:
-        return  # malformed JSON: FastAPI answers 422 json_invalid with the position
+        return None  # malformed JSON: FastAPI answers 422 json_invalid with the position
     _walk(data, max_depth, strings="\\u" in text)  # NUL and surrogates only arrive as \\u escapes
+    return (data,)
+
+
+# Where the guard leaves the JSON body it parsed, for a route that reads the raw body itself (a
+# 5,000-record upload was parsed twice: issue 15, B4). Routes must not change what they get.
+PARSED_JSON = "skillpass.parsed_json"
+
+
+def parsed_json(scope: Scope) -> tuple[Any] | None:
+    """``(body,)`` as the guard parsed it, or None when it did not (not JSON, or malformed)."""
+    found: tuple[Any] | None = scope.get(PARSED_JSON)
+    return found
 
 
 def _too_deep(loc: list[str | int], max_depth: int) -> BadRequest:
@@ -178,7 +191,9 @@ class InputGuard:
                 return
             body, more = await self._read(receive)
             if kind == "json":
-                check_json(body, self.max_depth)
+                parsed = check_json(body, self.max_depth)
+                if parsed is not None:
+                    scope[PARSED_JSON] = parsed
             elif kind == "form":
                 check_pairs(body, "body")
             else:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import sys
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -19,6 +19,7 @@ from .auth import current_principal
 from .problems import internal_error_response, log_unhandled
 
 REQUEST_ID_HEADER = "x-request-id"
+_RID_KEY = REQUEST_ID_HEADER.encode()
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -70,6 +71,22 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.service = service
+        # ``labels()`` takes a lock and checks its arguments on every call; the children for a
+        # (method, route, status) are the same each time, so each is looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        """Counts one answered request and its latency."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.latency.labels(self.service, method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -92,7 +109,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        rid = headers.get(_RID_KEY, b"").decode("latin-1")[:128] or os.urandom(16).hex()
         token = request_id_var.set(rid)
         caller = current_principal.set(None)
         started = time.perf_counter()
@@ -104,7 +121,7 @@ class RequestContextMiddleware:
                 started_response[0] = True
                 status_holder[0] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), rid.encode("latin-1"))]
+                message["headers"] = [*message["headers"], (_RID_KEY, rid.encode("latin-1"))]
             await send(message)
 
         try:
@@ -121,8 +138,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             route_name = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(self.metrics.service, method, route_name, str(status_holder[0])).inc()
-            self.metrics.latency.labels(self.metrics.service, method, route_name).observe(elapsed)
+            self.metrics.observe(method, route_name, status_holder[0], elapsed)
             if self.log_requests:
                 # The path only, never the query string: it may carry names or numbers.
                 self.log.info("%s %s %s %.1fms", method, scope.get("path"), status_holder[0], elapsed * 1000)

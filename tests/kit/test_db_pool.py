@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.kit.db import make_sessionmaker, ping_when_idle, read_rows
+from services.kit.db import fetch_raw, make_sessionmaker, ping_when_idle, positional, read_rows
 from tests.support.fixtures import DatabaseUnderTest
 
 
@@ -78,3 +79,45 @@ async def test_read_rows_inside_a_transaction_sees_its_writes(test_db: DatabaseU
             await session.rollback()
     finally:
         await engine.dispose()
+
+
+async def test_fetch_raw_on_the_engine_returns_its_connection_to_the_pool(test_db: DatabaseUnderTest) -> None:
+    engine = create_async_engine(test_db.role_urls["catalogue"], pool_size=1, max_overflow=0, pool_timeout=2)
+    try:
+        for n in range(3):  # a pool of one: each call would wait forever if the connection leaked
+            rows = await fetch_raw(engine, "SELECT $1::int AS x, pg_backend_pid() AS pid", n)
+            assert rows[0]["x"] == n
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        pid = rows[0]["pid"]
+        # A statement the server refused leaves the connection usable: back in the pool.
+        with pytest.raises(asyncpg.PostgresError):
+            await fetch_raw(engine, "SELECT 1 / 0")
+        assert (await fetch_raw(engine, "SELECT pg_backend_pid() AS pid"))[0]["pid"] == pid
+        # A connection that broke under the statement is dropped, not pooled.
+        await _terminate(test_db.admin_url, pid)
+        with pytest.raises(ConnectionError):  # answered as 503 database-unavailable by the kit
+            await fetch_raw(engine, "SELECT 1")
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert (await fetch_raw(engine, "SELECT pg_backend_pid() AS pid"))[0]["pid"] != pid
+    finally:
+        await engine.dispose()
+
+
+async def test_fetch_raw_inside_a_transaction_sees_its_writes(test_db: DatabaseUnderTest) -> None:
+    engine = create_async_engine(test_db.role_urls["catalogue"])
+    try:
+        async with make_sessionmaker(engine)() as session:
+            conn = await session.connection()
+            await conn.execute(text("CREATE TEMP TABLE t_fetch_raw (n int) ON COMMIT DROP"))
+            await conn.execute(text("INSERT INTO t_fetch_raw VALUES (1), (2)"))
+            rows = await fetch_raw(session, "SELECT n FROM t_fetch_raw WHERE n >= $1 ORDER BY n", 1)
+            assert [r["n"] for r in rows] == [1, 2]
+            assert [r["n"] for r in await fetch_raw(conn, "SELECT n FROM t_fetch_raw")] == [1, 2]
+            await session.rollback()
+    finally:
+        await engine.dispose()
+
+
+def test_positional_numbers_named_parameters_and_leaves_casts_alone() -> None:
+    sql = "SELECT CAST(:a AS int), :b::text, :ab FROM t WHERE x = :a"
+    assert positional(sql, ("a", "b", "ab")) == "SELECT CAST($1 AS int), $2::text, $3 FROM t WHERE x = $1"
