@@ -25,7 +25,9 @@ async def test_every_learners_certificates_and_schools_in_one_answer(client: Any
         )
     ).json()["rows"]
     rows_b = (
-        await upload(client, tokens, body_b["id"], [record("b1", id_number=ids[0], school="univ-b", level=5)], org="univ-b")
+        await upload(
+            client, tokens, body_b["id"], [record("b1", id_number=ids[0], school="univ-b", level=5)], org="univ-b"
+        )
     ).json()["rows"]
     first, second, nobody = (learner_id(i, TEST_SECRET) for i in ids)
     await client.post(

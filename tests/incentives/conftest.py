@@ -17,6 +17,7 @@ class FakeAssessment:
     certificates: dict[str, dict] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    schools: dict[str, set[str]] = field(default_factory=dict)  # learner -> universities that uploaded them
 
     def add(self, number, learner_id, code="6-31-07-01", level=3, issued_on="2026-05-10", status="valid", org="u-a"):
         self.certificates[number] = {
@@ -32,6 +33,7 @@ class FakeAssessment:
             "status": status,
             "in_catalogue_on_issue": False,
         }
+        self.schools.setdefault(learner_id, set()).add(org)
         self.emit("issued", number, org)
 
     def emit(self, verb, number, org="u-a"):
@@ -56,6 +58,23 @@ class FakeAssessment:
             learner = request.url.params["learner_id"]
             items = [c for c in self.certificates.values() if c["learner_id"] == learner]
             return httpx.Response(200, json={"items": items, "next_cursor": None})
+        if path == "/v1/certificates/of-learners":
+            import json
+
+            body = json.loads(request.content)
+            learners = [
+                {
+                    "learner_id": lid,
+                    "school_orgs": sorted(self.schools.get(lid, ())),
+                    "certificates": [
+                        {**c, "university_org": None}
+                        for c in self.certificates.values()
+                        if c["learner_id"] == lid and body.get("status") in (None, c["status"])
+                    ],
+                }
+                for lid in dict.fromkeys(body["learner_ids"])
+            ]
+            return httpx.Response(200, json={"learners": learners})
         if path.startswith("/v1/certificates/"):
             cert = self.certificates.get(path.rsplit("/", 1)[1])
             return httpx.Response(200, json=cert) if cert else httpx.Response(404, json={"status": 404})
