@@ -93,12 +93,11 @@ async def evaluate_batch(
     session: SessionDep,
     principal: AdminOrUniversity,
     ctx: ContextDep,
-    response: Response,
-) -> points_batch.EvaluationBatchRead:
+) -> Response:
     waited = points.Waited()
-    answer = await points_batch.evaluate_batch(session, ctx, principal=principal, data=data, waited=waited)
-    response.headers["Server-Timing"] = waited.header()  # time spent on assessment and the catalogue, and in all
-    return answer
+    body = await points_batch.evaluate_batch(session, ctx, principal=principal, data=data, waited=waited)
+    # time spent on assessment and the catalogue, and in all (the answer is already serialised)
+    return Response(body, media_type="application/json", headers={"Server-Timing": waited.header()})
 
 
 @router.post("/points/simulate", response_model=EvaluationRead, summary="As evaluate, with hypothetical certificates")

@@ -15,6 +15,8 @@ the single route for themself.
 
 from __future__ import annotations
 
+import json
+
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,7 +43,10 @@ class EvaluationBatchRead(BaseModel):
 
 async def evaluate_batch(
     session: AsyncSession, ctx: Context, *, principal: Principal, data: EvaluateBatchIn, waited: Waited
-) -> EvaluationBatchRead:
+) -> bytes:
+    """The answer as JSON bytes (``EvaluationBatchRead``), serialised once: built from values already
+    validated, a thousand evaluations are not turned into models and back (py-spy: a sixth of a batch)."""
     students_of = principal.org if principal.is_university else None
     scored = await score_many(session, ctx, data.items, waited=waited, students_of=students_of, batch=True)
-    return EvaluationBatchRead(items=await store_many(session, principal, scored))
+    answers = await store_many(session, principal, scored)
+    return json.dumps({"items": answers}, ensure_ascii=False, separators=(",", ":")).encode()
