@@ -1,5 +1,6 @@
-"""A stand-in for assessment's ``GET /v1/certificates/{number}`` and feed: certificate ``CB<n>`` is a valid
-level-4 certificate of learner ``bench-<n>``, so the credit-bank benchmark needs no assessment data."""
+"""A stand-in for assessment's ``GET /v1/certificates/{number}``, ``POST /v1/certificates/check`` and
+feed: certificate ``CB<n>`` is a valid level-4 certificate of learner ``bench-<n>``, so the credit-bank
+benchmark needs no assessment data."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from fastapi import FastAPI
 app = FastAPI()
 
 
-@app.get("/v1/certificates/{number}")
-async def certificate(number: str) -> dict[str, Any]:
+def _certificate(number: str) -> dict[str, Any]:
     return {
         "number": number,
         "learner_id": f"bench-{number[2:]}",
@@ -26,6 +26,16 @@ async def certificate(number: str) -> dict[str, Any]:
         "status_reason": None,
         "in_catalogue_on_issue": True,
     }
+
+
+@app.get("/v1/certificates/{number}")
+async def certificate(number: str) -> dict[str, Any]:
+    return _certificate(number)
+
+
+@app.post("/v1/certificates/check")
+async def check(body: dict[str, list[str]]) -> dict[str, Any]:
+    return {"certificates": [{**_certificate(n), "found": True} for n in body["numbers"]]}
 
 
 @app.get("/v1/events")

@@ -13,14 +13,23 @@ from services.kit.pages import Page, PageDep
 
 from . import certificates, learner_certificates, verification
 from .deps import ContextDep
-from .schemas import CertificateRead, ReasonIn, VerifyAnswer
+from .schemas import CertificateCheckAnswer, CertificateCheckIn, CertificateRead, ReasonIn, VerifyAnswer
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 Admin = Annotated[Principal, require_roles("admin")]
 AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
 ListReader = Annotated[Principal, require_roles("admin", "university", "student", "service")]
-Number = Annotated[str, Query(min_length=1, max_length=40)]
 Service = Annotated[Principal, require_roles("service")]
+Number = Annotated[str, Query(min_length=1, max_length=40)]
+
+
+@router.post("/certificates/check", response_model=CertificateCheckAnswer)
+async def check_certificates(
+    data: CertificateCheckIn, session: SessionDep, principal: Service
+) -> CertificateCheckAnswer:
+    """Status and holder of up to 1,000 certificates in one call, for services (the credit bank's
+    bulk deposits check every certificate of a batch at once). Reads only."""
+    return CertificateCheckAnswer(certificates=await certificates.check_certificates(session, numbers=data.numbers))
 
 
 @router.get("/certificates/{number}", response_model=CertificateRead)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+from sqlalchemy import text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,7 +17,7 @@ from services.kit.problems import Conflict, NotFound
 
 from .events import CertificateStatusChanged
 from .models import SCHEMA, Certificate
-from .schemas import CertificateRead
+from .schemas import CertificateCheck, CertificateRead
 
 # action → (statuses it may start from, status it leaves, event verb)
 TRANSITIONS = {
@@ -21,6 +25,14 @@ TRANSITIONS = {
     "reinstate": ({"suspended"}, "valid", "reinstated"),
     "revoke": ({"valid", "suspended"}, "revoked", "revoked"),
 }
+
+
+# The candidate as the certificate's record carried them (each university keeps its own copy).
+_CANDIDATES = text(
+    f"SELECT r.id, c.graduation_year, c.school_org FROM {SCHEMA}.records r "
+    f"JOIN {SCHEMA}.candidates c ON c.learner_id = r.learner_id AND c.owner_org = coalesce(r.university_org, '') "
+    "WHERE r.id = ANY(:ids)"
+)
 
 
 class CertificateNotFound(NotFound):
@@ -41,18 +53,27 @@ def may_read(principal: Principal, certificate: Certificate) -> bool:
     return principal.may_read_learner(certificate.learner_id, certificate.university_org)
 
 
-def certificate_read(principal: Principal, certificate: Certificate) -> CertificateRead:
+async def candidate_facts(session: AsyncSession, certificates: list[Certificate]) -> dict[uuid.UUID, Any]:
+    """Per record id: the candidate's ``graduation_year`` and ``school_org`` (one query for a page)."""
+    if not certificates:
+        return {}
+    rows = await session.execute(_CANDIDATES, {"ids": [c.record_id for c in certificates]})
+    return {r.id: r for r in rows}
+
+
+def certificate_read(principal: Principal, certificate: Certificate, candidate: Any = None) -> CertificateRead:
     """The holder's name in clear only for the holder, the owning university and admin."""
     reveal = is_holder(principal, certificate) or principal.owns_org(certificate.university_org)
     return CertificateRead.model_validate(
         {
             **certificate.model_dump(),
             "holder_name": certificate.holder_name if reveal else mask_name(certificate.holder_name),
+            "graduation_year": candidate.graduation_year if candidate is not None else None,
         }
     )
 
 
-def event_data(certificate: Certificate) -> CertificateStatusChanged:
+def event_data(certificate: Certificate, candidate: Any = None) -> CertificateStatusChanged:
     return CertificateStatusChanged(
         number=certificate.number,
         learner_id=certificate.learner_id,
@@ -68,6 +89,8 @@ def event_data(certificate: Certificate) -> CertificateStatusChanged:
         status=certificate.status,
         reason=certificate.status_reason,
         holder_name_masked=mask_name(certificate.holder_name),
+        graduation_year=candidate.graduation_year if candidate is not None else None,
+        school_org=candidate.school_org if candidate is not None else None,
     )
 
 
@@ -75,7 +98,33 @@ async def get_certificate(session: AsyncSession, *, principal: Principal, number
     certificate = await session.get(Certificate, number)
     if certificate is None or not may_read(principal, certificate):
         raise CertificateNotFound()
-    return certificate_read(principal, certificate)
+    candidates = await candidate_facts(session, [certificate])
+    return certificate_read(principal, certificate, candidates.get(certificate.record_id))
+
+
+async def check_certificates(session: AsyncSession, *, numbers: list[str]) -> list[CertificateCheck]:
+    """Many certificates' status and holder in one query, for a service (the credit bank's bulk
+    deposits); one answer per number asked, in order, ``found: false`` for an unknown one."""
+    rows = (await session.exec(select(Certificate).where(col(Certificate.number).in_(set(numbers))))).all()
+    by_number = {c.number: c for c in rows}
+    out = []
+    for number in numbers:
+        c = by_number.get(number)
+        out.append(
+            CertificateCheck(number=number, found=False)
+            if c is None
+            else CertificateCheck(
+                number=number,
+                found=True,
+                learner_id=c.learner_id,
+                occupation_code=c.occupation_code,
+                level=c.level,
+                issued_on=c.issued_on,
+                status=c.status,
+                status_reason=c.status_reason,
+            )
+        )
+    return out
 
 
 async def list_certificates(
@@ -90,8 +139,11 @@ async def list_certificates(
         stmt = stmt.where(Certificate.university_org == scope)
     if page.after is not None:
         stmt = stmt.where(col(Certificate.number) > str(page.after))
-    rows = (await session.exec(stmt.limit(page.limit + 1))).all()
-    return make_page([certificate_read(principal, c) for c in rows], page, key=lambda c: c.number)
+    rows = list((await session.exec(stmt.limit(page.limit + 1))).all())
+    candidates = await candidate_facts(session, rows)
+    return make_page(
+        [certificate_read(principal, c, candidates.get(c.record_id)) for c in rows], page, key=lambda c: c.number
+    )
 
 
 async def change_status(
@@ -109,7 +161,8 @@ async def change_status(
     certificate.status, certificate.status_reason = to_status, reason
     session.add(certificate)
     await session.flush()
-    data = event_data(certificate).model_dump(mode="json")
+    candidate = (await candidate_facts(session, [certificate])).get(certificate.record_id)
+    data = event_data(certificate, candidate).model_dump(mode="json")
     await emit(session, SCHEMA, f"assessment.certificate.{verb}", f"certificate:{number}", data)
     await session.commit()
-    return certificate_read(principal, certificate)
+    return certificate_read(principal, certificate, candidate)

@@ -49,6 +49,10 @@ class CertificateEvent(CertificateFacts):
     edition_id: str | None
     status: CertificateStatus
     holder_name_masked: str
+    # Added later (additive, optional): the candidate's graduation year and school as the record
+    # carried them, for consumers that judge graduating-year rules (incentives). None when unknown.
+    graduation_year: int | None = None
+    school_org: str | None = None
 
 
 class CertificateStatusChanged(CertificateEvent):
@@ -96,3 +100,5 @@ class CertificateRecord(BaseModel):
     in_catalogue_on_issue: bool | None = None
     status: str | None = None
     reason: str | None = None
+    graduation_year: int | None = None
+    school_org: str | None = None

@@ -128,6 +128,8 @@ def certificate_event(
         edition_id=answer.edition_id if answer else None,
         status="valid",
         holder_name_masked=mask_name(r.candidate.name),
+        graduation_year=r.candidate.graduation_year,
+        school_org=r.candidate.school_org,
     )
 
 

@@ -189,6 +189,32 @@ class CertificateRead(BaseModel):
     status: Literal["valid", "suspended", "revoked"]
     status_reason: str | None = None
     in_catalogue_on_issue: bool
+    graduation_year: int | None = Field(
+        default=None, description="the candidate's graduation year on the certificate's record (null if unknown)"
+    )
+
+
+class CertificateCheckIn(BaseModel):
+    """Certificate numbers a service checks in one call (the credit bank's bulk deposits)."""
+
+    numbers: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(min_length=1, max_length=1000)
+
+
+class CertificateCheck(BaseModel):
+    """One number's facts: found or not, and when found its holder (learner id, never the name) and status."""
+
+    number: str
+    found: bool
+    learner_id: str | None = None
+    occupation_code: str | None = None
+    level: int | None = None
+    issued_on: date | None = None
+    status: Literal["valid", "suspended", "revoked"] | None = None
+    status_reason: str | None = None
+
+
+class CertificateCheckAnswer(BaseModel):
+    certificates: list[CertificateCheck] = Field(description="one per number asked, in the order asked")
 
 
 class VerifyAnswer(BaseModel):

@@ -12,13 +12,17 @@ from services.kit.db import SessionDep
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import accounts, conversions, outcomes, programmes, rules
+from . import accounts, bulk, conversions, outcomes, programmes, rules
 from .deps import ContextDep
 from .schemas import (
     AccountRead,
+    ConversionBatch,
+    ConversionBatchRead,
     ConversionCreate,
     ConversionRead,
     LedgerEntryRead,
+    OutcomeBatch,
+    OutcomeBatchRead,
     OutcomeCreate,
     OutcomeRead,
     ProgrammeCreate,
@@ -33,6 +37,8 @@ AdminOrUniversity = Annotated[Principal, require_roles("admin", "university")]
 Readers = Annotated[Principal, require_roles("admin", "university", "platform", "service")]
 Depositors = Annotated[Principal, require_roles("admin", "university", "student", "service")]
 Converters = Annotated[Principal, require_roles("admin", "university", "student")]
+# University information systems (and admin) send batches; students use the single routes.
+Batchers = Annotated[Principal, require_roles("admin", "university")]
 LearnerPath = Annotated[str, Query(max_length=64)]
 
 
@@ -96,6 +102,32 @@ async def deposit_outcome(
     status, body = await outcomes.deposit(
         session, ctx.assessment, principal=principal, data=data, idempotency_key=idempotency_key
     )
+    return JSONResponse(body, status_code=status)
+
+
+@router.post("/outcomes/batch", response_model=OutcomeBatchRead)
+async def deposit_outcomes(
+    data: OutcomeBatch,
+    session: SessionDep,
+    principal: Batchers,
+    ctx: ContextDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Up to 1,000 deposits in one request, each as ``POST /outcomes`` (a row per item: deposited,
+    existing or rejected with the problem); every certificate checked with assessment in one call."""
+    status, body = await bulk.deposit_many(
+        session, ctx.assessment, principal=principal, data=data, idempotency_key=idempotency_key
+    )
+    return JSONResponse(body, status_code=status)
+
+
+@router.post("/conversions/batch", response_model=ConversionBatchRead)
+async def convert_batch(
+    data: ConversionBatch, session: SessionDep, principal: Batchers, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Up to 1,000 conversions in one request, decided in order as ``POST /conversions`` would
+    (a row per item: converted, or rejected with the problem the single route answers)."""
+    status, body = await bulk.convert_many(session, principal=principal, data=data, idempotency_key=idempotency_key)
     return JSONResponse(body, status_code=status)
 
 

@@ -44,6 +44,20 @@ _SET_STATUS = text(
     "AND status <> 'revoked' RETURNING id, learner_id"
 )
 
+# The accounts a page touches, locked at once in learner order — the order bulk conversions lock in,
+# so the follower and a batch never wait on each other in a cycle.
+_LOCK_HOLDERS = text(
+    f"SELECT learner_id FROM {SCHEMA}.accounts WHERE learner_id IN (SELECT learner_id FROM {SCHEMA}.outcomes "
+    "WHERE certificate_number = ANY(CAST(:ns AS varchar[]))) ORDER BY learner_id FOR UPDATE"
+)
+
+
+def _number(event: dict[str, Any]) -> str | None:
+    try:
+        return CertificateRecord.model_validate(event.get("data") or {}).number
+    except ValidationError:
+        return None
+
 
 @dataclass
 class SyncResult:
@@ -92,6 +106,9 @@ async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> tup
     if not relevant:
         return 0, 0
     fresh = {r.event_id for r in await run(session, _CLAIM, {"feed": FEED, "ids": list(relevant)})}
+    numbers = sorted({n for i in fresh if (n := _number(relevant[i])) is not None})
+    if numbers:
+        await run(session, _LOCK_HOLDERS, {"ns": numbers})
     applied = reversed_ = 0
     for event_id, event in relevant.items():
         if event_id in fresh:

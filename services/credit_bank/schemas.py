@@ -136,3 +136,60 @@ class Transcript(BaseModel):
     outcomes: int = 0
     converted: int = 0
     programmes: list[TranscriptProgramme]
+
+
+# Bulk routes for university information systems: one request per batch (like assessment's batches).
+MAX_BATCH_ITEMS = 1000
+
+
+class OutcomeBatch(BaseModel):
+    items: list[OutcomeCreate] = Field(
+        min_length=1, max_length=MAX_BATCH_ITEMS, description=f"up to {MAX_BATCH_ITEMS} deposits, as POST /outcomes"
+    )
+
+
+class ConversionBatch(BaseModel):
+    items: list[ConversionCreate] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description=f"up to {MAX_BATCH_ITEMS} conversions, as POST /conversions, applied in order",
+    )
+
+
+class ItemProblem(BaseModel):
+    """The RFC 9457 problem the single route would have answered for this item."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class OutcomeBatchRow(BaseModel):
+    index: int
+    status: Literal["deposited", "existing", "rejected"] = Field(
+        description="deposited: a new outcome; existing: the certificate was deposited before (the same outcome)"
+    )
+    outcome: OutcomeRead | None = None
+    problem: ItemProblem | None = None
+
+
+class OutcomeBatchRead(BaseModel):
+    deposited: int
+    existing: int
+    rejected: int
+    items: list[OutcomeBatchRow]
+
+
+class ConversionBatchRow(BaseModel):
+    index: int
+    status: Literal["converted", "rejected"]
+    conversion: ConversionRead | None = None
+    problem: ItemProblem | None = None
+
+
+class ConversionBatchRead(BaseModel):
+    converted: int
+    rejected: int
+    items: list[ConversionBatchRow]

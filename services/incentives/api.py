@@ -151,19 +151,19 @@ async def decide_claim(claim_id: uuid.UUID, data: DecisionIn, session: SessionDe
 
 @router.get("/universities/{org}/performance", response_model=PerformanceRead, responses=NO_RULESET)
 async def university_performance(
-    org: str, year: Year, session: SessionDep, principal: AdminOrUniversity
+    org: str, year: Year, session: SessionDep, principal: AdminOrUniversity, ctx: ContextDep
 ) -> PerformanceRead:
-    return await performance.university(session, principal=principal, org=org, year=year)
+    return await performance.university(session, ctx.statistics, principal=principal, org=org, year=year)
 
 
 @router.get("/performance/rankings", response_model=RankingRead, responses=NO_RULESET)
-async def performance_rankings(year: Year, session: SessionDep, _: AdminOrPlatform) -> RankingRead:
-    return await performance.rankings(session, year=year)
+async def performance_rankings(year: Year, session: SessionDep, _: AdminOrPlatform, ctx: ContextDep) -> RankingRead:
+    return await performance.rankings(session, ctx.statistics, year=year)
 
 
 @router.post("/performance/allocations", response_model=AllocationRead, status_code=201)
-async def allocate(data: AllocationIn, session: SessionDep, principal: Admin) -> AllocationRead:
-    return await performance.allocate(session, principal=principal, data=data)
+async def allocate(data: AllocationIn, session: SessionDep, principal: Admin, ctx: ContextDep) -> AllocationRead:
+    return await performance.allocate(session, ctx.statistics, principal=principal, data=data)
 
 
 @router.get("/performance/allocations", response_model=list[AllocationRead])

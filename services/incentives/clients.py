@@ -1,8 +1,10 @@
-"""Assessment and the catalogue as incentives needs them, called with this service's own token.
+"""Assessment, the catalogue, the credit bank and statistics as incentives needs them, called with
+this service's own token.
 
 Certificates: one ``POST /v1/certificates/of-learners`` for up to 5,000 learners (an evaluation or a
 batch of them). Catalogue status: one ``POST /v1/lookups`` for every certificate of an evaluation or
-a batch of evaluations, answers cached briefly.
+a batch of evaluations, answers cached briefly. The credit bank: its change feed. Statistics: the
+graduating-student counts the bureau enters there.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Certificate:
     level: int
     issued_on: date
     status: str
+    # The candidate's graduation year on the certificate's record (None: assessment did not say).
+    graduation_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ def _certificate(body: dict[str, Any]) -> Certificate:
         level=int(body["level"]),
         issued_on=date.fromisoformat(str(body["issued_on"])),
         status=str(body["status"]),
+        graduation_year=int(body["graduation_year"]) if body.get("graduation_year") is not None else None,
     )
 
 
@@ -193,6 +198,44 @@ class CatalogueClient:
             ]
         except (ValueError, KeyError, TypeError) as exc:
             raise UpstreamUnavailable("catalogue lookups gave a malformed answer") from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class CreditBankClient:
+    """The credit bank's change feed (conversions for university performance)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def events(self, after: str | None, limit: int) -> tuple[int, dict[str, Any]]:
+        resp = await self._client.get("/v1/events", params={"limit": limit, **({"after": after} if after else {})})
+        return resp.status_code, resp.json() if resp.status_code == 200 else {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class StatisticsClient:
+    """``GET /v1/graduates``: the graduating-student counts per university and year (one source: statistics)."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def graduates(self, year: int) -> dict[str, int]:
+        """University org → its graduating-student count for graduation year ``year`` (absent: not entered)."""
+        resp = await self._client.get("/v1/graduates", params={"year": year})
+        if resp.status_code != 200:
+            raise UpstreamUnavailable(f"statistics graduates answered {resp.status_code}")
+        try:
+            return {
+                str(r["university_org"]): int(r["graduating_students"])
+                for r in resp.json()
+                if int(r["graduation_year"]) == year
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamUnavailable("statistics gave malformed graduate counts") from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,4 +1,4 @@
-"""What routes need besides the session: the clients of assessment and the catalogue, settings."""
+"""What routes need besides the session: the clients of the other services, settings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from services.kit.context import context_of
 
-from .clients import AssessmentClient, CatalogueClient
+from .clients import AssessmentClient, CatalogueClient, CreditBankClient, StatisticsClient
 from .settings import IncentivesSettings
 
 NAME = "incentives"
@@ -20,6 +20,8 @@ class Context:
     settings: IncentivesSettings
     assessment: AssessmentClient
     catalogue: CatalogueClient
+    credit_bank: CreditBankClient
+    statistics: StatisticsClient
 
 
 async def get_context(request: Request) -> Context:

@@ -11,11 +11,12 @@ kept for their district and university (district funding).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -69,6 +70,8 @@ def _fact(data: dict[str, Any]) -> dict[str, Any]:
         "issued_on": c.issued_on,
         "in_catalogue": bool(c.in_catalogue_on_issue),
         "status": c.status or "valid",
+        "graduation_year": c.graduation_year,
+        "school_org": c.school_org,
     }
 
 
@@ -138,7 +141,7 @@ async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> int
     relevant = [e for e in events if _relevant(e)]
     if not relevant:
         return 0
-    fresh = {r.event_id for r in (await session.execute(_CLAIM, {"feed": FEED, "ids": [e["id"] for e in relevant]}))}
+    fresh = await claim_fresh(session, FEED, [e["id"] for e in relevant])
     ours: list[tuple[str, str, dict[str, Any]]] = []
     applied = 0
     for event in relevant:
@@ -154,7 +157,18 @@ async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> int
             log.warning("assessment event %s has no usable certificate; skipped", event["id"])
             continue
         stmt = insert(CertificateFact).values(**fact)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["number"], set_={"status": fact["status"]}))
+        table = CertificateFact.__table__.c  # type: ignore[attr-defined]
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["number"],
+                set_={
+                    "status": fact["status"],
+                    # an event from before assessment published them does not erase what a later one said
+                    "graduation_year": func.coalesce(stmt.excluded.graduation_year, table.graduation_year),
+                    "school_org": func.coalesce(stmt.excluded.school_org, table.school_org),
+                },
+            )
+        )
         ours += await _apply_claims(session, fact["number"], verb)
         applied += 1
     await session.flush()
@@ -162,29 +176,45 @@ async def apply_page(session: AsyncSession, events: list[dict[str, Any]]) -> int
     return applied
 
 
-async def sync_assessment_feed(
-    session: AsyncSession, client: AssessmentClient, *, page_size: int = 500, max_pages: int = 1000
+async def claim_fresh(session: AsyncSession, feed: str, ids: list[int]) -> set[int]:
+    """Marks the event ids of ``feed`` applied in this transaction; answers those not applied before."""
+    return {r.event_id for r in (await session.execute(_CLAIM, {"feed": feed, "ids": ids}))}
+
+
+class FeedSource(Protocol):
+    async def events(self, after: str | None, limit: int) -> tuple[int, dict[str, Any]]: ...
+
+
+async def follow(
+    session: AsyncSession,
+    feed: str,
+    source: FeedSource,
+    apply: Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[int]],
+    *,
+    page_size: int = 500,
+    max_pages: int = 1000,
 ) -> SyncResult:
-    """Follows assessment's feed from the stored cursor to its end, one committed page at a time."""
-    row = await session.get(FeedCursor, FEED)
+    """Follows ``feed`` from the stored cursor to its end, each page applied and its cursor stored
+    in one committed transaction."""
+    row = await session.get(FeedCursor, feed)
     cursor = row.cursor if row else None
     await session.commit()  # no transaction is held open across the HTTP call
     result = SyncResult(cursor=cursor)
     relisted = False
     while result.pages < max_pages:
-        status, body = await client.events(cursor, page_size)
+        status, body = await source.events(cursor, page_size)
         if status == 410 and not relisted:
-            log.warning("assessment feed cursor %s is past the kept history; re-listing", cursor)
+            log.warning("%s feed cursor %s is past the kept history; re-listing", feed, cursor)
             cursor, relisted = None, True
             continue
         if status != 200:
-            raise UpstreamUnavailable(f"assessment feed answered {status}")
+            raise UpstreamUnavailable(f"{feed} feed answered {status}")
         events: list[dict[str, Any]] = body.get("events") or []
         next_cursor = body.get("next_cursor") or cursor
-        result.applied += await apply_page(session, events)
-        stored = await session.get(FeedCursor, FEED)
+        result.applied += await apply(session, events)
+        stored = await session.get(FeedCursor, feed)
         if stored is None:
-            session.add(FeedCursor(feed=FEED, cursor=next_cursor))
+            session.add(FeedCursor(feed=feed, cursor=next_cursor))
         else:
             stored.cursor = next_cursor
             session.add(stored)
@@ -197,11 +227,23 @@ async def sync_assessment_feed(
     return result
 
 
-async def poll_forever(app: FastAPI, client: AssessmentClient, interval_s: float, page_size: int) -> None:
-    """The background follower of assessment's feed."""
+async def sync_assessment_feed(
+    session: AsyncSession, client: AssessmentClient, *, page_size: int = 500, max_pages: int = 1000
+) -> SyncResult:
+    """Follows assessment's feed from the stored cursor to its end, one committed page at a time."""
+    return await follow(session, FEED, client, apply_page, page_size=page_size, max_pages=max_pages)
+
+
+async def poll_forever(
+    app: FastAPI,
+    sync: Callable[[AsyncSession], Awaitable[SyncResult]],
+    interval_s: float,
+    what: str,
+) -> None:
+    """A background follower of one feed (``sync`` reads it to its end in a session)."""
 
     async def tick() -> None:
         async with app.state.sessionmaker() as session:
-            await sync_assessment_feed(session, client, page_size=page_size)
+            await sync(session)
 
-    await repeat_forever(tick, interval_s, "assessment feed sync")
+    await repeat_forever(tick, interval_s, what)

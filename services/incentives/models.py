@@ -123,7 +123,7 @@ class CertificateFact(IncentivesTable, table=True):
     __tablename__ = "certificate_facts"
 
     number: str = Field(primary_key=True, max_length=40)
-    learner_id: str = Field(max_length=64)
+    learner_id: str = Field(max_length=64, index=True)
     university_org: str | None = Field(default=None, max_length=100, index=True)
     body_kind: str = Field(max_length=1)
     occupation_code: str = Field(max_length=20)
@@ -131,6 +131,26 @@ class CertificateFact(IncentivesTable, table=True):
     issued_on: date
     in_catalogue: bool
     status: str = Field(max_length=12)
+    # From events that carry them (inc_0005): the candidate's graduation year and school on the record.
+    graduation_year: int | None = None
+    school_org: str | None = Field(default=None, max_length=100, index=True)
+
+
+class CreditConversion(IncentivesTable, table=True):
+    """The credit bank's conversions as read from its feed (``credit_bank.conversion.posted|reversed``)."""
+
+    __tablename__ = "credit_conversions"
+    __table_args__ = (Index("ix_credit_conversions_university_org_posted_on", "university_org", "posted_on"),)
+
+    conversion_id: str = Field(primary_key=True, max_length=64)
+    learner_id: str = Field(max_length=64)
+    university_org: str | None = Field(default=None, max_length=100)
+    occupation_code: str | None = Field(default=None, max_length=20)
+    level: int | None = None
+    credits: Decimal = Field(sa_type=Numeric(8, 2))
+    posted_on: date
+    reversed_on: date | None = None
+    event_id: int = Field(sa_type=BigInteger)
 
 
 class Allocation(IncentivesTable, table=True):

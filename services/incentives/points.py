@@ -26,7 +26,7 @@ from services.kit.obs import request_id_var
 from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
-from . import engine
+from . import engine, tenancy
 from .deps import Context
 from .events import EVALUATION_RECORDED, EvaluationRecorded
 from .models import SCHEMA, Evaluation, RuleSet, metadata
@@ -65,12 +65,6 @@ class Waited:
 
 def today() -> date:
     return datetime.now(SHANGHAI).date()
-
-
-def _require_learner(principal: Principal, learner_id: str) -> None:
-    """A student acts only for themself; another learner is 404 (existence is not disclosed)."""
-    if principal.is_student and not principal.is_learner(learner_id):
-        raise NotFound()
 
 
 class NotOwnStudent(NotFound):
@@ -127,24 +121,25 @@ async def score_many(
     The rule set in force is read once per (scheme, date); then one call to assessment for every
     learner's valid certificates (and the universities they are students of) and one to the
     catalogue for every (occupation, level, issue date) — never one per learner or certificate.
-    ``students_of``: every learner must be a student of this university, else 404 listing them.
+    ``students_of``: every learner must be a student of this university (tenancy.py), else 404 listing them.
     ``batch``: errors are located by the item's index (API.md: in a batch, ``loc`` starts with the row).
     """
     on_today = today()
     as_ofs = [d.as_of or on_today for d in items]
     rulesets = await _rulesets_checked(session, items, as_ofs, batch=batch)
-    await session.commit()  # no transaction is held open across the calls to other services
-
-    started = time.perf_counter()
-    evidence = await ctx.assessment.learners([d.learner_id for d in items])
-    waited.assessment_s += time.perf_counter() - started
-    if students_of is not None:
-        strangers = [i for i, d in enumerate(items) if students_of not in evidence[d.learner_id].school_orgs]
+    if students_of is not None:  # the single route's rule (tenancy.py), asked once for the whole batch
+        students = await tenancy.students_among(session, students_of, [d.learner_id for d in items])
+        strangers = [i for i, d in enumerate(items) if d.learner_id not in students]
         if strangers:
             raise NotOwnStudent(
                 f"{len(strangers)} learners are not students of {students_of}",
                 errors=[field_error([i, "learner_id"], "no such student of this university") for i in strangers],
             )
+    await session.commit()  # no transaction is held open across the calls to other services
+
+    started = time.perf_counter()
+    evidence = await ctx.assessment.learners([d.learner_id for d in items])
+    waited.assessment_s += time.perf_counter() - started
     rows: list[list[_Row]] = []
     for data, as_of in zip(items, as_ofs, strict=True):
         held = [c for c in evidence[data.learner_id].certificates if c.status == "valid" and c.issued_on <= as_of]
@@ -308,7 +303,7 @@ async def evaluate(
     """Policy 二: points by the rule set in force on ``as_of``; certificate points from evidence only.
 
     The same path as a batch of one (points_batch.py)."""
-    _require_learner(principal, data.learner_id)
+    await tenancy.require_may_act_for(session, principal, data.learner_id)
     scored = await score_many(session, ctx, [data], waited=waited or Waited())
     return EvaluationRead.model_validate((await store_many(session, principal, scored))[0])
 
@@ -322,14 +317,9 @@ async def simulate(
     hypothetical: list[HypotheticalCertificate],
 ) -> EvaluationRead:
     """As evaluate, with hypothetical certificates added; nothing is stored."""
-    _require_learner(principal, data.learner_id)
+    await tenancy.require_may_act_for(session, principal, data.learner_id)
     (s,) = await score_many(session, ctx, [data], waited=Waited(), hypothetical=hypothetical)
     return _read(s.ruleset, s.data, s.as_of, s.result)
-
-
-def _may_read(principal: Principal, row: Evaluation) -> bool:
-    """Student: their own; university: the evaluations it asked for; admin and platform: all."""
-    return principal.is_learner(row.learner_id) or principal.may_read_org(row.org)
 
 
 def _row_read(row: Evaluation) -> EvaluationRead:
@@ -353,12 +343,13 @@ def _row_read(row: Evaluation) -> EvaluationRead:
 async def list_evaluations(
     session: AsyncSession, *, principal: Principal, learner_id: str, page: PageParams
 ) -> Page[EvaluationRead]:
-    """Newest first. A student sees only their own; a university only the ones it asked for."""
+    """Newest first. A student sees only their own (another's list is empty); a university those of
+    its own students (another learner is 404); admin and platform all."""
     if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
-    stmt = select(Evaluation).where(Evaluation.learner_id == learner_id)
     if principal.is_university:
-        stmt = stmt.where(Evaluation.org == principal.org)
+        await tenancy.require_may_act_for(session, principal, learner_id)
+    stmt = select(Evaluation).where(Evaluation.learner_id == learner_id)
     after = newest_first_after(page, col(Evaluation.created_at), col(Evaluation.id))
     if after is not None:
         stmt = stmt.where(after)
@@ -382,7 +373,7 @@ def item_changes(before: list[LineItemRead], after: list[LineItemRead]) -> list[
 async def rerun(session: AsyncSession, ctx: Context, *, principal: Principal, evaluation_id: uuid.UUID) -> RerunRead:
     """The same declaration under today's rules and today's certificates, stored, with what changed."""
     row = await session.get(Evaluation, evaluation_id)
-    if row is None or not _may_read(principal, row):
+    if row is None or not await tenancy.may_act_for(session, principal, row.learner_id):
         raise EvaluationNotFound()
     previous = _row_read(row)
     data = EvaluateIn(learner_id=row.learner_id, scheme=row.scheme, as_of=today(), declared=row.declared)

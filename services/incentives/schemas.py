@@ -103,8 +103,9 @@ class ClaimIn(BaseModel):
         default=None,
         ge=1990,
         le=2100,
-        description="the learner's graduation year; assessment does not share it with services, so the claim "
-        "carries it (a Y-kind certificate implies it: an employer body certifies only its graduating-year students)",
+        description="optional, kept for older clients: the graduation year is taken from the certificate's record "
+        "(assessment); a value that disagrees with it is 422. Only a certificate without one falls back to this "
+        "(or, for a Y-kind certificate, to the year its issue date implies)",
     )
 
 
@@ -120,13 +121,26 @@ class DecisionIn(BaseModel):
 
 
 class Indicators(BaseModel):
-    certified_learners: Decimal
-    high_skill_share: Decimal
-    catalogue_certificates: Decimal
-    employer_assessments: Decimal
-    social_assessments: Decimal
-    credit_conversions: Decimal
-    growth: Decimal
+    """DOMAIN.md §3, per university and year; a rule set weighs any of them (null: not computable, see ``missing``)."""
+
+    graduates_certified_share: Decimal | None = Field(
+        description="graduating-year students holding a certificate / the graduating-student count (statistics)"
+    )
+    certified_learners: Decimal = Field(description="distinct learners certified by the university's bodies")
+    high_skill_share: Decimal = Field(description="share of the year's certificates at level 3 or above")
+    catalogue_certificates: Decimal = Field(description="certificates in the catalogue edition in force on issue")
+    industry_3_6_certificates: Decimal | None = Field(
+        description="certificates in occupations the rule set lists as '3+6' industries"
+    )
+    employer_assessments: Decimal = Field(description="certificates issued as an employer body (Y)")
+    social_assessments: Decimal = Field(description="certificates issued as a social body (S)")
+    credit_conversions: Decimal = Field(description="credit-bank conversions posted in its programmes, not reversed")
+    growth: Decimal = Field(description="certificates this year / last year - 1 (1 when last year had none)")
+
+
+class MissingIndicator(BaseModel):
+    indicator: str
+    reason: str
 
 
 class PerformanceRead(BaseModel):
@@ -136,6 +150,13 @@ class PerformanceRead(BaseModel):
     score: Decimal
     rank: int
     ruleset_id: uuid.UUID
+    graduating_students: int | None = Field(
+        default=None, description="the graduating-student count statistics holds for that year (null: none entered)"
+    )
+    graduating_certified: int = Field(default=0, description="of them, learners holding a certificate")
+    missing: list[MissingIndicator] = Field(
+        default_factory=list, description="indicators that could not be computed (they score 0), and why"
+    )
 
 
 class RankingRead(BaseModel):

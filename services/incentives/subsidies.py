@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,8 +22,9 @@ from services.kit.feed import emit
 from services.kit.idempotency import claim as claim_key
 from services.kit.idempotency import complete, request_hash
 from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
-from services.kit.problems import Conflict, NotFound
+from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
+from . import tenancy
 from .clients import Certificate, CertificateNotFound
 from .deps import Context
 from .events import CLAIM_DECIDED, CLAIM_SUBMITTED, ClaimReason
@@ -119,9 +120,28 @@ def eligibility_reasons(
     return reasons
 
 
-def implied_graduation_year(certificate: Certificate, declared: int | None) -> int | None:
-    """An employer body (number letter Y) certifies only its own graduating-year students (一.1), so
-    its certificate fixes the year; otherwise the claim's own ``graduation_year``."""
+class GraduationYearDisagrees(InvalidInput):
+    type_ = "graduation-year-disagrees"
+    title = "The claim's graduation year disagrees with the certificate's record"
+
+
+def graduation_year_for(certificate: Certificate, declared: int | None) -> int | None:
+    """The graduation year a claim is judged on. Assessment's certificate carries the candidate's
+    from its record, and that wins: a claim may still send ``graduation_year`` (older clients do),
+    but one that disagrees is 422. Without the record's (a certificate read before assessment
+    published it), an employer body's certificate (number letter Y) implies it — such a body
+    certifies only its own graduating-year students (一.1) — else the claim's own value counts."""
+    if certificate.graduation_year is not None:
+        if declared is not None and declared != certificate.graduation_year:
+            raise GraduationYearDisagrees(
+                errors=[
+                    field_error(
+                        ["body", "graduation_year"],
+                        f"the certificate's record says {certificate.graduation_year}; leave it out or send that",
+                    )
+                ]
+            )
+        return certificate.graduation_year
     if declared is None and certificate.number.startswith("Y"):
         return graduating_year_of(certificate.issued_on)
     return declared
@@ -181,12 +201,13 @@ async def submit_claim(
     session: AsyncSession, ctx: Context, *, principal: Principal, data: ClaimIn, idempotency_key: str | None
 ) -> tuple[int, dict[str, Any]]:
     """Judges and stores a claim (ineligible ones too, with every reason); answers (status, body)."""
-    if principal.is_student and not principal.is_learner(data.learner_id):
-        raise NotFound()
+    await tenancy.require_may_act_for(session, principal, data.learner_id)
+    await session.commit()  # no transaction is held open across the calls to other services
     # Evidence first, outside any transaction: the certificate and its catalogue status on its issue date.
     certificate = await ctx.assessment.certificate(data.certificate_number)
     if certificate.learner_id != data.learner_id:
         raise CertificateNotFound(f"no certificate {data.certificate_number} for this learner")
+    graduation_year = graduation_year_for(certificate, data.graduation_year)
     answer = (
         await ctx.catalogue.lookup(
             [(certificate.occupation_code, certificate.level, certificate.issued_on, certificate.work_type)]
@@ -212,7 +233,7 @@ async def submit_claim(
         ruleset.rules,
         certificate=certificate,
         claimed_on=claimed_on,
-        graduation_year=implied_graduation_year(certificate, data.graduation_year),
+        graduation_year=graduation_year,
         same_occupation_level=same,
         claims_this_year=this_year,
     )
@@ -263,16 +284,24 @@ async def decide(session: AsyncSession, *, principal: Principal, claim_id: uuid.
 async def list_claims(
     session: AsyncSession, *, principal: Principal, learner_id: str | None, page: PageParams
 ) -> Page[ClaimRead]:
-    """Newest first: a student their own, a university those it filed, admin and platform all."""
+    """Newest first: a student their own, a university those it filed and its own students', admin
+    and platform all. A university naming a learner who is not its student is 404."""
     stmt = select(SubsidyClaim)
     if principal.is_student:
         if learner_id is not None and not principal.is_learner(learner_id):
             return Page(items=[], next_cursor=None)
         learner_id = principal.sub
     if learner_id is not None:
+        if principal.is_university:
+            await tenancy.require_may_act_for(session, principal, learner_id)
         stmt = stmt.where(SubsidyClaim.learner_id == learner_id)
-    if principal.is_university:
-        stmt = stmt.where(SubsidyClaim.org == principal.org)
+    elif principal.is_university:
+        stmt = stmt.where(
+            or_(
+                col(SubsidyClaim.org) == principal.org,
+                col(SubsidyClaim.learner_id).in_(tenancy.students_of(principal.org)),
+            )
+        )
     after = newest_first_after(page, col(SubsidyClaim.created_at), col(SubsidyClaim.id))
     if after is not None:
         stmt = stmt.where(after)
@@ -283,6 +312,6 @@ async def list_claims(
 
 async def get_claim(session: AsyncSession, *, principal: Principal, claim_id: uuid.UUID) -> ClaimRead:
     row = await session.get(SubsidyClaim, claim_id)
-    if row is None or not (principal.is_learner(row.learner_id) or principal.may_read_org(row.org)):
+    if row is None or not await tenancy.may_read(session, principal, row.learner_id, row.org):
         raise ClaimNotFound()
     return _read(row)

@@ -16,6 +16,8 @@ from .deps import ContextDep
 router = APIRouter(prefix="/v1", tags=["statistics"])
 Admin = Annotated[Principal, require_roles("admin")]
 Readers = Annotated[Principal, require_roles("admin", "university", "platform")]
+# Incentives reads the graduating-student counts with its own service token (the share of graduates certified).
+GraduateReaders = Annotated[Principal, require_roles("admin", "university", "platform", "service")]
 Code = Annotated[str | None, Query(pattern=r"^\d-\d{2}-\d{2}-\d{2}$")]
 
 
@@ -77,7 +79,7 @@ async def put_graduates(data: graduates.GraduateCounts, session: SessionDep, _: 
 
 @router.get("/graduates", response_model=list[graduates.GraduateCount])
 async def get_graduates(
-    session: SessionDep, principal: Readers, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+    session: SessionDep, principal: GraduateReaders, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> list[graduates.GraduateCount]:
     return await graduates.list_counts(session, principal=principal, year=year)
 

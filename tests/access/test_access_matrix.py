@@ -38,6 +38,8 @@ READS_BY_POST = {
     "catalogue POST /v1/lookups",
     # A credential sent to be checked: stores nothing (issue 12).
     "assessment POST /v1/credentials/verify",
+    # Many certificates' status for a service (the credit bank's bulk deposits): reads only (issue 9).
+    "assessment POST /v1/certificates/check",
     # A points simulation answers what-if and stores nothing (issue 10).
     "incentives POST /v1/points/simulate",
 }

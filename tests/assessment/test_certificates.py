@@ -56,6 +56,21 @@ async def test_listing_a_learners_certificates(client: Any, tokens: Any) -> None
         assert r.json()["items"] == []
 
 
+async def test_the_graduation_year_of_the_record_is_read_and_published(client: Any, tokens: Any, app: Any) -> None:
+    """Incentives judges graduating-year subsidy rules on it: the read model and every certificate
+    event carry the candidate's graduation year (and school) as the record had them."""
+    _, number, lid = await _issued(client, tokens)
+    one = await client.get(f"/v1/certificates/{number}", headers=tokens.headers("service"))
+    listed = await client.get(f"/v1/certificates?learner_id={lid}", headers=tokens.headers("service"))
+    assert (one.json()["graduation_year"], listed.json()["items"][0]["graduation_year"]) == (2027, 2027)
+    await client.post(f"/v1/certificates/{number}/revoke", headers=tokens.headers("admin"), json={"reason": "舞弊"})
+    seen = await events(app, prefix="assessment.certificate.", subject=f"certificate:{number}")
+    assert [(e["type"], e["data"]["graduation_year"], e["data"]["school_org"]) for e in seen] == [
+        ("assessment.certificate.issued", 2027, "univ-a"),
+        ("assessment.certificate.revoked", 2027, "univ-a"),
+    ]
+
+
 async def test_suspend_reinstate_revoke_with_events(client: Any, tokens: Any, app: Any) -> None:
     _, number, _ = await _issued(client, tokens)
     univ = tokens.headers("university", org="univ-a")
@@ -177,3 +192,45 @@ async def test_verification_is_rate_limited_per_client_ip(client: Any) -> None:
         "/v1/verify", params={"number": "Y1", "name": "x"}, headers={"X-Forwarded-For": "203.0.113.8"}
     )
     assert other.status_code == 200
+
+
+async def test_bulk_certificate_check_for_services(client: Any, tokens: Any) -> None:
+    """POST /v1/certificates/check: status and holder per number in the order asked, one call; only services."""
+    _, number, lid = await _issued(client, tokens)
+    _, other, other_lid = await _issued(client, tokens, name="李四")
+    admin = tokens.headers("admin")
+    await client.post(f"/v1/certificates/{other}/suspend", headers=admin, json={"reason": "成绩复核"})
+    body = {"numbers": ["NO-SUCH-NUMBER", other, number]}
+    r = await client.post("/v1/certificates/check", json=body, headers=tokens.headers("service"))
+    assert r.status_code == 200, r.text
+    got = r.json()["certificates"]
+    assert got[0] == {
+        "number": "NO-SUCH-NUMBER",
+        "found": False,
+        "learner_id": None,
+        "occupation_code": None,
+        "level": None,
+        "issued_on": None,
+        "status": None,
+        "status_reason": None,
+    }
+    assert (got[1]["number"], got[1]["found"], got[1]["learner_id"]) == (other, True, other_lid)
+    assert (got[1]["status"], got[1]["status_reason"]) == ("suspended", "成绩复核")
+    assert (got[2]["learner_id"], got[2]["status"], got[2]["occupation_code"], got[2]["level"]) == (
+        lid,
+        "valid",
+        "6-25-02-05",
+        4,
+    )
+    assert "holder_name" not in got[2]
+    for caller in (
+        tokens.headers("university", org="univ-a"),
+        tokens.headers("student", sub=lid),
+        tokens.headers("platform"),
+    ):
+        assert (await client.post("/v1/certificates/check", json=body, headers=caller)).status_code == 403
+    too_many = await client.post(
+        "/v1/certificates/check", json={"numbers": ["x"] * 1001}, headers=tokens.headers("service")
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["loc"] == ["body", "numbers"]

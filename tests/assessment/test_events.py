@@ -50,7 +50,17 @@ def test_issued_data_is_the_json_the_feed_always_carried():
         "edition_id": None,
         "status": "valid",
         "holder_name_masked": "欧***",
+        "graduation_year": None,
+        "school_org": None,
     }
+
+
+def test_graduation_year_and_school_are_additive_and_read_by_consumers():
+    issued = CertificateEvent(**{**ISSUED.model_dump(), "graduation_year": 2027, "school_org": "univ-a"})
+    record = CertificateRecord.model_validate(issued.model_dump(mode="json"))
+    assert (record.graduation_year, record.school_org) == (2027, "univ-a")
+    old = {k: v for k, v in ISSUED.model_dump(mode="json").items() if k not in ("graduation_year", "school_org")}
+    assert CertificateRecord.model_validate(old).graduation_year is None
 
 
 def test_a_status_change_adds_the_reason():
@@ -94,6 +104,8 @@ def test_readers_keeping_a_copy_parse_every_certificate_event():
         "in_catalogue_on_issue": True,
         "status": "revoked",
         "reason": "舞弊",
+        "graduation_year": None,
+        "school_org": None,
     }
     assert CertificateRecord.model_validate({"number": "Y1"}).learner_id is None
     with pytest.raises(ValidationError):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ class FakeAssessment:
     certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    asked: list[list[str]] = field(default_factory=list)  # the numbers of each bulk check
     down: bool = False
 
     def issue(self, number: str, learner_id: str, occupation_code: str, level: int, status: str = "valid") -> str:
@@ -56,6 +58,12 @@ class FakeAssessment:
         if self.down:
             return httpx.Response(503)
         path = request.url.path
+        if path == "/v1/certificates/check" and request.method == "POST":
+            numbers = json.loads(request.content)["numbers"]
+            self.asked.append(numbers)
+            found = [(n, self.certificates.get(n)) for n in numbers]
+            rows = [{**c, "found": True} if c else {"number": n, "found": False} for n, c in found]
+            return httpx.Response(200, json={"certificates": rows})
         if path.startswith("/v1/certificates/"):
             cert = self.certificates.get(path.rsplit("/", 1)[1])
             return httpx.Response(200, json=cert) if cert else httpx.Response(404, json={"status": 404})

@@ -122,3 +122,88 @@ async def test_the_unique_constraint_not_a_read_decides_the_race(fresh_url):
     finally:
         await a.close()
         await b.close()
+
+
+def _batch(learner: str, outcome_ids: list[str], pid: str) -> dict[str, object]:
+    return {"items": [{"learner_id": learner, "outcome_id": o, "programme_id": pid} for o in outcome_ids]}
+
+
+def _kinds(r) -> list[str]:
+    return [row["status"] if row["status"] != "rejected" else row["problem"]["type"].rsplit("/", 1)[1] for row in r]
+
+
+async def test_concurrent_batches_converting_one_outcome_exactly_one_wins(fresh_url, test_db, signing_key, tokens):
+    assessment = FakeAssessment()
+    app = make_app(test_db, assessment, fresh_url)
+    engine = create_async_engine(fresh_url, pool_size=10, max_overflow=10)
+    learner = f"lrn-brace-{uuid.uuid4().hex[:6]}"
+    univ = tokens.headers("university", org="univ-a")
+    try:
+        async with app_client(app, engine, signing_key, rollback=False) as client:
+            pid = await programme(client, tokens)
+            await rule(client, tokens, pid, occupation=AI, credits="4", courses=["A"])
+            await rule(client, tokens, pid, occupation=ROBOT, credits="4", courses=["B"])
+            numbers = [assessment.issue(f"BR{uuid.uuid4().hex[:8]}", learner, occ, 4) for occ in (AI, ROBOT)]
+            deposits = {
+                "items": [{"learner_id": learner, "kind": "certificate", "certificate_number": n} for n in numbers]
+            }
+            rows = (await client.post("/v1/outcomes/batch", json=deposits, headers=univ)).json()["items"]
+            shared, other = (row["outcome"]["outcome_id"] for row in rows)
+            answers = await asyncio.gather(
+                *(
+                    client.post("/v1/conversions/batch", json=_batch(learner, [shared], pid), headers=univ)
+                    for _ in range(4)
+                ),
+                client.post("/v1/conversions/batch", json=_batch(learner, [other, shared], pid), headers=univ),
+            )
+            firsts = [_kinds(r.json()["items"])[-1] for r in answers]
+            assert sorted(firsts) == ["already-converted"] * 4 + ["converted"]
+            ledger = (await client.get(f"/v1/accounts/{learner}/ledger", headers=tokens.headers("admin"))).json()
+            converts = [e for e in ledger["items"] if e["kind"] == "convert"]
+            assert sorted(e["outcome_id"] for e in converts) == sorted([shared, other])
+    finally:
+        await engine.dispose()
+
+
+async def test_a_batch_that_loses_the_unique_constraint_is_decided_again(fresh_url, test_db, signing_key, tokens):
+    """A conversion row inserted (uncommitted) by another transaction after the batch's reads: the
+    batch's INSERT … ON CONFLICT waits on it, skips it when it commits, and the batch is decided again."""
+    assessment = FakeAssessment()
+    app = make_app(test_db, assessment, fresh_url)
+    engine = create_async_engine(fresh_url, pool_size=4)
+    learner = f"lrn-blost-{uuid.uuid4().hex[:6]}"
+    univ = tokens.headers("university", org="univ-a")
+    raw = await asyncpg.connect(_dsn(fresh_url))
+    try:
+        async with app_client(app, engine, signing_key, rollback=False) as client:
+            pid = await programme(client, tokens)
+            await rule(client, tokens, pid, occupation=AI, credits="4", courses=["A"])
+            number = assessment.issue(f"BL{uuid.uuid4().hex[:8]}", learner, AI, 4)
+            oid = (await deposit(client, tokens, learner, number)).json()["outcome_id"]
+            tx = raw.transaction()
+            await tx.start()
+            await raw.execute(
+                "INSERT INTO credit_bank.conversions (id, learner_id, outcome_id, programme_id, university_org, "
+                "rule_id, occupation_code, level, credits, course_codes, status) "
+                "VALUES ($1, $2, $3, $4, 'univ-a', $5, $6, 4, 4, '[]', 'posted')",
+                uuid.uuid4(),
+                learner,
+                uuid.UUID(oid),
+                uuid.UUID(pid),
+                uuid.uuid4(),
+                AI,
+            )
+            batch = asyncio.create_task(
+                client.post("/v1/conversions/batch", json=_batch(learner, [oid], pid), headers=univ)
+            )
+            await asyncio.sleep(1.0)
+            assert not batch.done()  # waiting on the other transaction's row
+            await tx.commit()
+            answer = await batch
+            assert answer.status_code == 200, answer.text
+            assert _kinds(answer.json()["items"]) == ["already-converted"]
+            ledger = (await client.get(f"/v1/accounts/{learner}/ledger", headers=tokens.headers("admin"))).json()
+            assert [e["kind"] for e in ledger["items"]] == ["deposit"]
+    finally:
+        await raw.close()
+        await engine.dispose()

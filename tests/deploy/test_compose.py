@@ -165,3 +165,17 @@ def test_assessment_reaches_the_services_it_calls(settings_classes, monkeypatch)
     ports = {p.path: p.port for p in ALL}
     assert settings.catalogue_url == f"http://catalogue:{ports['catalogue']}"
     assert settings.credit_bank_url == f"http://credit-bank:{ports['credit-bank']}"
+
+
+def test_incentives_reaches_the_services_it_calls(settings_classes, monkeypatch):
+    """Assessment, the catalogue, the credit bank's feed and statistics' graduate counts, by service name."""
+    for key, value in _compose_env("incentives").items():
+        monkeypatch.setenv(key, value)
+    settings = settings_classes["incentives"]()
+    ports = {p.path: p.port for p in ALL}
+    assert (settings.assessment_url, settings.catalogue_url) == (
+        f"http://assessment:{ports['assessment']}",
+        f"http://catalogue:{ports['catalogue']}",
+    )
+    assert settings.credit_bank_url == f"http://credit-bank:{ports['credit-bank']}"
+    assert settings.statistics_url == f"http://statistics:{ports['statistics']}"

@@ -355,6 +355,20 @@ def test_route_check_tells_a_served_path_from_an_unserved_one(routes):
     assert not routes.serves("gateway", "/auth/token", "GET")
 
 
+def test_incentives_reaches_the_services_it_calls(settings_classes, monkeypatch):
+    """Assessment, the catalogue, the credit bank's feed and statistics' graduate counts, by Service name."""
+    for name, value in _resolved_env(_deployment(RENDERED, "incentives")).items():
+        monkeypatch.setenv(name, value)
+    settings = settings_classes["incentives"]()
+    ports = {p.path: p.port for p in ALL}
+    assert (settings.assessment_url, settings.catalogue_url) == (
+        f"http://skillpass-assessment:{ports['assessment']}",
+        f"http://skillpass-catalogue:{ports['catalogue']}",
+    )
+    assert settings.credit_bank_url == f"http://skillpass-credit-bank:{ports['credit-bank']}"
+    assert settings.statistics_url == f"http://skillpass-statistics:{ports['statistics']}"
+
+
 def test_assessment_reaches_the_services_it_calls(settings_classes, monkeypatch):
     """The catalogue (lookups) and the credit bank (conversions in the learner record), by Service name."""
     for name, value in _resolved_env(_deployment(RENDERED, "assessment")).items():

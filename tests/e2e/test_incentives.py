@@ -96,7 +96,12 @@ async def test_points_and_a_subsidy_claim_from_real_evidence(platform):  # noqa:
         # the learner's university evaluates its students in a batch: the single route's answer, stored again;
         # another university may not (real assessment answers whose students they are)
         body = {"items": [{"learner_id": me, "declared": {"degree": "master", "school_tier": 1}}]}
-        batch = await client.post("/api/incentives/v1/points/evaluate/batch", headers=univ, json=body)
+        deadline = time.monotonic() + 20
+        while True:  # the university's student once incentives' feed follower has read the certificate
+            batch = await client.post("/api/incentives/v1/points/evaluate/batch", headers=univ, json=body)
+            if batch.status_code != 404 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
         assert batch.status_code == 200, batch.text
         (mine,) = batch.json()["items"]
         assert (mine["total"], mine["items"], mine["ruleset_id"]) == (44, r.json()["items"], r.json()["ruleset_id"])
@@ -166,3 +171,91 @@ async def test_district_funding_from_the_feed(platform):  # noqa: F811
         assert [(x["university_org"], x["certificates"], x["amount"]) for x in r.json()["lines"]] == [
             ("univ-df", 1, "530.50")
         ]
+
+
+async def test_performance_from_the_feeds_and_statistics_counts(platform):  # noqa: F811
+    """Real processes: the certificate (graduation year and school from assessment's feed), a
+    conversion (the credit bank's feed) and the graduating-student count (statistics, read with
+    incentives' service token) make the university's indicators; the university may then act for
+    its student, another may not."""
+    from services.kit.pii import learner_id
+
+    key, gw = platform["key"], platform["urls"]["gateway"]
+    admin = bearer(key, sub="a", role="admin")
+    univ = bearer(key, sub="sis", role="university", org="univ-perf")
+    other = bearer(key, sub="sis", role="university", org="univ-other")
+    async with httpx.AsyncClient(base_url=gw, timeout=20) as client:
+        doc = json.loads((DATA / "university_performance.json").read_text(encoding="utf-8"))
+        created = await client.post("/api/incentives/v1/rulesets", headers=admin, json=doc)
+        assert created.status_code == 201, created.text
+        await client.post(f"/api/incentives/v1/rulesets/{created.json()['id']}/publish", headers=admin)
+        counts = {
+            "items": [
+                {"university_org": "univ-perf", "graduation_year": 2027, "graduating_students": 4, "source": "e2e"}
+            ]
+        }
+        assert (await client.put("/api/statistics/v1/graduates", headers=admin, json=counts)).status_code == 200
+        number, id_number = await _certificate(client, admin, univ, 79, org="univ-perf", uscc=535353)
+        me = learner_id(id_number, platform["dev"].learner_id_key)
+        student = bearer(key, sub=me, role="student")
+        programme = await client.post(
+            "/api/credit-bank/v1/programmes",
+            headers=univ,
+            json={"university_org": "univ-perf", "code": "PERF", "name": "微电子", "graduation_credits": "150"},
+        )
+        rule = await client.post(
+            "/api/credit-bank/v1/rules",
+            headers=univ,
+            json={
+                "programme_id": programme.json()["id"],
+                "occupation_code": "6-25-02-05",
+                "min_level": 3,
+                "credits": "4",
+                "course_codes": ["PERF-1"],
+                "valid_from": "2026-01-01",
+            },
+        )
+        assert rule.status_code == 201, rule.text
+        outcome = await client.post(
+            "/api/credit-bank/v1/outcomes",
+            headers={**student, "Idempotency-Key": "e2e-perf-1"},
+            json={"learner_id": me, "kind": "certificate", "certificate_number": number},
+        )
+        conversion = await client.post(
+            "/api/credit-bank/v1/conversions",
+            headers={**student, "Idempotency-Key": "e2e-perf-2"},
+            json={"learner_id": me, "outcome_id": outcome.json()["outcome_id"], "programme_id": programme.json()["id"]},
+        )
+        assert conversion.status_code == 201, conversion.text
+        issued = (await client.get(f"/api/assessment/v1/certificates/{number}", headers=admin)).json()
+        assert issued["graduation_year"] == 2027
+        year = int(issued["issued_on"][:4])
+        deadline = time.monotonic() + 30
+        while True:  # incentives' followers read assessment's and the credit bank's feeds
+            r = await client.get(
+                "/api/incentives/v1/universities/univ-perf/performance", headers=univ, params={"year": year}
+            )
+            if (r.status_code == 200 and r.json()["indicators"]["credit_conversions"] == "1") or (
+                time.monotonic() > deadline
+            ):
+                break
+            await asyncio.sleep(0.5)
+        assert r.status_code == 200, r.text
+        got = r.json()["indicators"]
+        # one level-3 certificate in 6-25-02-05 (a catalogue and "3+6" occupation) by the employer body
+        assert (got["industry_3_6_certificates"], got["employer_assessments"], got["credit_conversions"]) == (
+            "1",
+            "1",
+            "1",
+        )
+        # the learner graduates in 2027: one of the 4 graduating students statistics holds for 2027
+        graduating = await client.get(
+            "/api/incentives/v1/universities/univ-perf/performance", headers=admin, params={"year": 2027}
+        )
+        assert graduating.status_code == 200, graduating.text
+        assert (graduating.json()["graduating_certified"], graduating.json()["graduating_students"]) == (1, 4)
+        assert graduating.json()["indicators"]["graduates_certified_share"] == "0.2500"
+        body = {"learner_id": me, "declared": {"degree": "bachelor"}}
+        mine = await client.post("/api/incentives/v1/points/evaluate", headers=univ, json=body)
+        assert mine.status_code == 200, mine.text
+        assert (await client.post("/api/incentives/v1/points/evaluate", headers=other, json=body)).status_code == 404

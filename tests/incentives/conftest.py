@@ -1,4 +1,4 @@
-"""Incentives under test: assessment and the catalogue faked with httpx.MockTransport."""
+"""Incentives under test: assessment, the catalogue, the credit bank and statistics faked with httpx.MockTransport."""
 
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,9 +17,20 @@ class FakeAssessment:
     certificates: dict[str, dict] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
-    schools: dict[str, set[str]] = field(default_factory=dict)  # learner -> universities that uploaded them
+    schools: dict[str, str | None] = field(default_factory=dict)
 
-    def add(self, number, learner_id, code="6-31-07-01", level=3, issued_on="2026-05-10", status="valid", org="u-a"):
+    def add(
+        self,
+        number,
+        learner_id,
+        code="6-31-07-01",
+        level=3,
+        issued_on="2026-05-10",
+        status="valid",
+        org="u-a",
+        graduation_year=None,
+        school_org=None,
+    ):
         self.certificates[number] = {
             "number": number,
             "learner_id": learner_id,
@@ -32,8 +43,9 @@ class FakeAssessment:
             "issued_on": issued_on,
             "status": status,
             "in_catalogue_on_issue": False,
+            **({"graduation_year": graduation_year} if graduation_year is not None else {}),
         }
-        self.schools.setdefault(learner_id, set()).add(org)
+        self.schools[number] = school_org
         self.emit("issued", number, org)
 
     def emit(self, verb, number, org="u-a"):
@@ -41,6 +53,8 @@ class FakeAssessment:
         if verb != "issued":
             cert["status"] = {"suspended": "suspended", "revoked": "revoked", "reinstated": "valid"}[verb]
         data = {**cert, "university_org": org}
+        if self.schools.get(number):
+            data["school_org"] = self.schools[number]
         self.events.append(
             {
                 "id": len(self.events) + 1,
@@ -65,7 +79,9 @@ class FakeAssessment:
             learners = [
                 {
                     "learner_id": lid,
-                    "school_orgs": sorted(self.schools.get(lid, ())),
+                    "school_orgs": sorted(
+                        {s for n, s in self.schools.items() if s and self.certificates[n]["learner_id"] == lid}
+                    ),
                     "certificates": [
                         {**c, "university_org": None}
                         for c in self.certificates.values()
@@ -122,9 +138,68 @@ class FakeCatalogue:
         return httpx.Response(200, json={"results": results})
 
 
+@dataclass
+class FakeCreditBank:
+    """The credit bank's feed: conversions posted and reversed."""
+
+    events: list[dict] = field(default_factory=list)
+
+    def emit(self, verb, conversion_id, org="u-a", learner_id="l1", on="2026-06-01", credits="4"):
+        data = {"conversion_id": conversion_id, "learner_id": learner_id, "university_org": org, "credits": credits}
+        self.events.append(
+            {
+                "id": len(self.events) + 1,
+                "type": f"credit_bank.conversion.{verb}",
+                "occurred_at": f"{on}T02:00:00Z",
+                "subject": f"conversion:{conversion_id}",
+                "data": data,
+            }
+        )
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/events":
+            return httpx.Response(404)
+        after = int(request.url.params.get("after") or 0)
+        page = [e for e in self.events if e["id"] > after][: int(request.url.params["limit"])]
+        return httpx.Response(200, json={"events": page, "next_cursor": str(page[-1]["id"]) if page else None})
+
+
+@dataclass
+class FakeStatistics:
+    """``GET /v1/graduates``: the graduating-student counts the bureau entered, {(org, year): count}."""
+
+    graduates: dict[tuple[str, int], int] = field(default_factory=dict)
+    calls: list[dict] = field(default_factory=list)
+    down: bool = False
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(dict(request.url.params))
+        if self.down:
+            return httpx.Response(503)
+        if request.url.path != "/v1/graduates":
+            return httpx.Response(404)
+        year = int(request.url.params["year"])
+        rows = [
+            {"university_org": org, "graduation_year": y, "graduating_students": n, "district": None, "source": "test"}
+            for (org, y), n in sorted(self.graduates.items())
+            if y == year
+        ]
+        return httpx.Response(200, json=rows)
+
+
 @pytest.fixture
 def assessment():
     return FakeAssessment()
+
+
+@pytest.fixture
+def credit_bank():
+    return FakeCreditBank()
+
+
+@pytest.fixture
+def statistics():
+    return FakeStatistics()
 
 
 @pytest.fixture
@@ -133,13 +208,15 @@ def catalogue():
 
 
 @pytest.fixture
-async def client(test_db, signing_key, assessment, catalogue):
+async def client(test_db, signing_key, assessment, catalogue, credit_bank, statistics):
     app = create_app(
         IncentivesSettings(
             database_url=test_db.role_urls["incentives"], shared=shared_settings_for_tests(), feed_poll=False
         ),
         assessment_transport=httpx.MockTransport(assessment.handler),
         catalogue_transport=httpx.MockTransport(catalogue.handler),
+        credit_bank_transport=httpx.MockTransport(credit_bank.handler),
+        statistics_transport=httpx.MockTransport(statistics.handler),
     )
     async with app_client(app, test_db.engine("incentives"), signing_key) as c:
         c.app = app

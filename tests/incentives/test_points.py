@@ -154,27 +154,62 @@ async def test_rerun_shows_what_changed_item_by_item(loaded, tokens, assessment)
     assert [e["total"] for e in listed.json()["items"]] == [57, 49]  # newest first
 
 
-async def test_tenancy(loaded, tokens):
-    body = {"learner_id": "lrn_a", "as_of": "2026-06-30", "declared": {"degree": "bachelor"}}
-    other = await loaded.post("/v1/points/evaluate", json=body, headers=tokens.headers("student", sub="lrn_z"))
-    assert other.status_code == 404
-    platform = await loaded.post("/v1/points/evaluate", json=body, headers=tokens.headers("platform"))
-    assert platform.status_code == 403
-    mine = (await loaded.post("/v1/points/evaluate", json=body, headers=tokens.headers("university", org="u-a"))).json()
-    await loaded.post("/v1/points/evaluate", json=body, headers=tokens.headers("student", sub="lrn_a"))
+async def _students(client, assessment):
+    """lrn_a: certified by u-a's employer body; lrn_s: by u-b's social body, a student of u-a (the
+    record's school); lrn_z: by u-b only. Incentives learns it from assessment's feed."""
+    from services.incentives import feed_sync
 
-    async def seen(headers):
-        r = await loaded.get("/v1/points/evaluations", params={"learner_id": "lrn_a"}, headers=headers)
-        return len(r.json()["items"])
+    assessment.add("Y000031000123263000001", "lrn_a", org="u-a", school_org="u-a", graduation_year=2026)
+    assessment.add("S000031000223264000002", "lrn_s", org="u-b", school_org="u-a", graduation_year=2026)
+    assessment.add("Y000031000223264000003", "lrn_z", org="u-b", school_org="u-b", graduation_year=2026)
+    async with client.app.state.sessionmaker() as session:
+        await feed_sync.sync_assessment_feed(session, client.app.state.incentives.assessment)
 
-    assert await seen(tokens.headers("university", org="u-a")) == 1
-    assert await seen(tokens.headers("university", org="u-b")) == 0
-    assert await seen(tokens.headers("student", sub="lrn_z")) == 0
-    assert await seen(tokens.headers("platform")) == 2
-    rerun = await loaded.post(
-        f"/v1/points/evaluations/{mine['id']}/rerun", headers=tokens.headers("university", org="u-b")
-    )
-    assert rerun.status_code == 404
+
+async def test_tenancy(loaded, tokens, assessment):
+    await _students(loaded, assessment)
+    u_a, u_b = tokens.headers("university", org="u-a"), tokens.headers("university", org="u-b")
+
+    def body(learner):
+        return {"learner_id": learner, "as_of": "2026-06-30", "declared": {"degree": "bachelor"}}
+
+    async def status(path, learner, headers):
+        return (await loaded.post(path, json=body(learner), headers=headers)).status_code
+
+    for path in ("/v1/points/evaluate", "/v1/points/simulate"):
+        # a student only for themself
+        assert await status(path, "lrn_a", tokens.headers("student", sub="lrn_z")) == 404
+        assert await status(path, "lrn_a", tokens.headers("student", sub="lrn_a")) == 200
+        # a university for its own students: certified by its bodies, or its school on the record
+        assert await status(path, "lrn_a", u_a) == 200
+        assert await status(path, "lrn_s", u_a) == 200
+        assert await status(path, "lrn_z", u_a) == 404
+        assert await status(path, "lrn_a", u_b) == 404
+        assert await status(path, "lrn_s", u_b) == 200  # u-b's social body certified lrn_s
+        assert await status(path, "lrn_unknown", u_a) == 404  # not (yet) seen in assessment's feed
+        # the platform only reads; admin acts for anyone
+        assert await status(path, "lrn_a", tokens.headers("platform")) == 403
+        assert await status(path, "lrn_unknown", tokens.headers("admin")) == 200
+
+    async def seen(headers, learner="lrn_a"):
+        r = await loaded.get("/v1/points/evaluations", params={"learner_id": learner}, headers=headers)
+        return r.status_code, len(r.json().get("items", []))
+
+    # lrn_a's evaluations: one the student asked for, one u-a asked for
+    assert await seen(u_a) == (200, 2)  # its own student's, whoever asked
+    assert await seen(u_b) == (404, 0)  # not its student
+    assert await seen(tokens.headers("student", sub="lrn_z")) == (200, 0)
+    assert await seen(tokens.headers("student", sub="lrn_a")) == (200, 2)
+    assert await seen(tokens.headers("platform")) == (200, 2)
+    assert await seen(u_b, learner="lrn_s") == (200, 2)
+    student_eval = (
+        await loaded.post("/v1/points/evaluate", json=body("lrn_a"), headers=tokens.headers("student", sub="lrn_a"))
+    ).json()
+    rerun = f"/v1/points/evaluations/{student_eval['id']}/rerun"
+    assert (await loaded.post(rerun, headers=u_b)).status_code == 404
+    assert (await loaded.post(rerun, headers=tokens.headers("student", sub="lrn_z"))).status_code == 404
+    assert (await loaded.post(rerun, headers=tokens.headers("platform"))).status_code == 403
+    assert (await loaded.post(rerun, headers=u_a)).status_code == 200
 
 
 async def test_a_rule_set_of_the_old_shape_is_a_409_not_a_500(client, tokens):

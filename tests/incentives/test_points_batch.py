@@ -21,6 +21,14 @@ CERTIFICATES = [
 ]
 
 
+async def _feed(client, assessment):
+    """Incentives reads assessment's feed: whose students the learners are (tenancy.py)."""
+    from services.incentives import feed_sync
+
+    async with client.app.state.sessionmaker() as session:
+        await feed_sync.sync_assessment_feed(session, client.app.state.incentives.assessment)
+
+
 def _strip(answer):
     """What must be equal between two evaluations of the same learner (not the stored row's id and time)."""
     return {k: v for k, v in answer.items() if k not in ("id", "created_at")}
@@ -31,10 +39,8 @@ def _learners(assessment, org="u-a"):
     for n, (_name, declared, *_rest) in enumerate(PROFILES):
         learner = f"lrn_p{n:02d}"
         for m, (level, issued_on, code) in enumerate(CERTIFICATES[n % len(CERTIFICATES)]):
-            assessment.add(
-                f"Y0000310001232630{n:03d}{m:02d}", learner, code=code, level=level, issued_on=issued_on, org=org
-            )
-        assessment.schools.setdefault(learner, set()).add(org)
+            number = f"Y0000310001232630{n:03d}{m:02d}"
+            assessment.add(number, learner, code=code, level=level, issued_on=issued_on, org=org, school_org=org)
         bodies.append({"learner_id": learner, "as_of": AS_OF, "declared": declared})
     return bodies
 
@@ -88,6 +94,7 @@ async def test_a_university_evaluates_only_its_own_students(loaded, tokens, asse
     assessment.add("Y000031000123263888888", "lrn_b1", level=3, issued_on="2026-05-10", org="u-b")
     theirs = {"learner_id": "lrn_b1", "as_of": AS_OF, "declared": DECLARED}
     unknown = {"learner_id": "lrn_nobody", "as_of": AS_OF, "declared": DECLARED}
+    await _feed(loaded, assessment)
 
     r = await loaded.post(
         BATCH, json={"items": [*bodies, theirs, unknown]}, headers=tokens.headers("university", org="u-a")
@@ -112,7 +119,7 @@ async def test_a_university_evaluates_only_its_own_students(loaded, tokens, asse
     hidden = await loaded.get(
         "/v1/points/evaluations", params={"learner_id": "lrn_p00"}, headers=tokens.headers("university", org="u-b")
     )
-    assert hidden.json()["items"] == []
+    assert hidden.status_code == 404  # not u-b's student (tenancy.py)
 
 
 @pytest.mark.parametrize("role", ["student", "platform"])
@@ -160,6 +167,7 @@ async def test_one_event_per_evaluation(loaded, tokens, assessment):
 
 async def test_a_batch_is_audited_like_single_evaluations(loaded, tokens, assessment):
     bodies = _learners(assessment)[:3]
+    await _feed(loaded, assessment)
     headers = {**tokens.headers("university", sub="u-a-officer", org="u-a"), "X-Request-ID": "batch-rid"}
     answers = (await loaded.post(BATCH, json={"items": bodies}, headers=headers)).json()["items"]
     entries = (await loaded.get("/v1/audit", params={"limit": 500}, headers=tokens.headers("admin"))).json()["items"]

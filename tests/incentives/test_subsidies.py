@@ -154,6 +154,56 @@ async def test_an_ineligible_claim_lists_every_reason(loaded, tokens, assessment
     assert "graduation_year_unknown" in [x["code"] for x in unknown.json()["reasons"]]
 
 
+@pytest.mark.parametrize(
+    ("number", "on_record", "in_claim", "expected"),
+    [
+        # the certificate's record (assessment) wins; a claim may repeat it
+        ("S000031000456264000001", 2026, None, 2026),
+        ("S000031000456264000001", 2026, 2026, 2026),
+        ("Y000031000123264000001", 2027, None, 2027),  # even over what a Y certificate's date implies
+        # a certificate without one (read before assessment published it): Y implies it, else the claim's
+        ("Y000031000123264000001", None, None, 2026),
+        ("Y000031000123264000001", None, 2025, 2025),
+        ("S000031000456264000001", None, 2026, 2026),
+        ("S000031000456264000001", None, None, None),
+    ],
+)
+def test_the_graduation_year_comes_from_the_certificate(number, on_record, in_claim, expected):
+    cert = certificate(number=number, graduation_year=on_record)  # issued 2026-05-10: the class of 2026
+    assert subsidies.graduation_year_for(cert, in_claim) == expected
+
+
+def test_a_claim_that_disagrees_with_the_record_is_422():
+    with pytest.raises(subsidies.GraduationYearDisagrees) as caught:
+        subsidies.graduation_year_for(certificate(graduation_year=2026), 2027)
+    assert caught.value.errors == [
+        {"loc": ["body", "graduation_year"], "msg": "the certificate's record says 2026; leave it out or send that"}
+    ]
+
+
+async def test_graduating_year_eligibility_from_the_certificate(loaded, tokens, assessment, today):
+    """Through the API: assessment's certificate carries the candidate's graduation year."""
+    # a social body's certificate: no year in the claim, the record's 2026 makes it eligible
+    assessment.add("S000031000456264000001", "lrn_a", issued_on="2026-05-10", graduation_year=2026)
+    r = await claim(loaded, tokens, "S000031000456264000001")
+    assert (r.status_code, r.json()["status"], r.json()["reasons"]) == (201, "pending", [])
+    # the record says 2027: on 2026-05-10 that is not a graduating-year student, whatever the number implies
+    assessment.add("Y000031000123264000002", "lrn_a", code="6-22-02-01", issued_on="2026-05-10", graduation_year=2027)
+    r = await claim(loaded, tokens, "Y000031000123264000002")
+    assert (r.json()["status"], [x["code"] for x in r.json()["reasons"]]) == (
+        "ineligible",
+        ["not_graduating_year_student"],
+    )
+    # a claim still sending graduation_year: the same is accepted, a different one is 422 naming it
+    assessment.add("Y000031000123264000003", "lrn_a", code="4-10-01-05", issued_on="2026-05-10", graduation_year=2026)
+    wrong = await claim(loaded, tokens, "Y000031000123264000003", graduation_year=2027)
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["loc"] == ["body", "graduation_year"]
+    same = await claim(loaded, tokens, "Y000031000123264000003", graduation_year=2026)
+    assert (same.status_code, same.json()["status"]) == (201, "pending")
+    listed = await loaded.get("/v1/subsidy-claims", headers=tokens.headers("admin"))
+    assert len(listed.json()["items"]) == 3  # the 422 stored nothing
+
+
 async def test_once_per_occupation_and_level_and_at_most_three_a_year(loaded, tokens, assessment, today):
     for i, (code, level) in enumerate([("6-31-07-01", 3), ("6-31-07-01", 4), ("6-22-02-01", 4), ("4-10-01-05", 4)]):
         assessment.add(f"Y00003100012326300001{i}", "lrn_a", code=code, level=level, issued_on="2026-05-10")
@@ -178,26 +228,49 @@ async def test_idempotency_key_replays_the_first_answer(loaded, tokens, assessme
 
 
 async def test_tenancy_of_claims(loaded, tokens, assessment, today):
-    assessment.add("Y000031000123263000001", "lrn_a")
+    """A student claims only for themself, a university only for its own students (404 otherwise),
+    the platform not at all; each reads only what is theirs."""
+    assessment.add("Y000031000123263000001", "lrn_a", org="u-a", school_org="u-a", graduation_year=2026)
+    assessment.add("Y000031000123263000002", "lrn_a", code="6-22-02-01", org="u-a", school_org="u-a")
+    assessment.add("Y000031000223263000003", "lrn_z", org="u-b", school_org="u-b")
+    async with loaded.app.state.sessionmaker() as session:
+        await feed_sync.sync_assessment_feed(session, loaded.app.state.incentives.assessment)
+    u_a, u_b = tokens.headers("university", org="u-a"), tokens.headers("university", org="u-b")
+
+    async def file(learner, number, headers):
+        return await loaded.post(
+            "/v1/subsidy-claims", json={"learner_id": learner, "certificate_number": number}, headers=headers
+        )
+
     assert (await claim(loaded, tokens, "Y000031000123263000001", learner="lrn_b")).status_code == 404
-    r = await loaded.post(
-        "/v1/subsidy-claims",
-        json={"learner_id": "lrn_a", "certificate_number": "Y000031000123263000001"},
-        headers=tokens.headers("university", org="u-a"),
-    )
-    assert r.status_code == 201
+    assert (await file("lrn_a", "Y000031000123263000001", u_b)).status_code == 404
+    assert (await file("lrn_z", "Y000031000223263000003", u_a)).status_code == 404
+    assert (await file("lrn_a", "Y000031000123263000001", tokens.headers("platform"))).status_code == 403
+    by_university = await file("lrn_a", "Y000031000123263000001", u_a)
+    assert by_university.status_code == 201, by_university.text
+    by_student = await claim(loaded, tokens, "Y000031000123263000002")
+    assert by_student.status_code == 201, by_student.text
 
     async def seen(headers, **params):
-        return len((await loaded.get("/v1/subsidy-claims", params=params, headers=headers)).json()["items"])
+        r = await loaded.get("/v1/subsidy-claims", params=params, headers=headers)
+        return r.status_code, len(r.json().get("items", []))
 
-    assert await seen(tokens.headers("university", org="u-a")) == 1
-    assert await seen(tokens.headers("university", org="u-b")) == 0
-    assert await seen(tokens.headers("student", sub="lrn_a")) == 1
-    assert await seen(tokens.headers("student", sub="lrn_b"), learner_id="lrn_a") == 0
-    claim_id = r.json()["claim_id"]
-    assert (
-        await loaded.get(f"/v1/subsidy-claims/{claim_id}", headers=tokens.headers("student", sub="lrn_b"))
-    ).status_code == 404
+    assert await seen(u_a) == (200, 2)  # its student's claims, also the one the student filed
+    assert await seen(u_a, learner_id="lrn_a") == (200, 2)
+    assert await seen(u_b) == (200, 0)
+    assert await seen(u_b, learner_id="lrn_a") == (404, 0)
+    assert await seen(tokens.headers("student", sub="lrn_a")) == (200, 2)
+    assert await seen(tokens.headers("student", sub="lrn_b"), learner_id="lrn_a") == (200, 0)
+    assert await seen(tokens.headers("platform")) == (200, 2)
+    claim_id = by_student.json()["claim_id"]
+    for headers, expected in (
+        (tokens.headers("student", sub="lrn_b"), 404),
+        (u_b, 404),
+        (u_a, 200),
+        (tokens.headers("platform"), 200),
+        (tokens.headers("student", sub="lrn_a"), 200),
+    ):
+        assert (await loaded.get(f"/v1/subsidy-claims/{claim_id}", headers=headers)).status_code == expected
 
 
 async def test_the_assessment_feed_cancels_holds_and_flags_claims_exactly_once(loaded, tokens, assessment, today):
