@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
-from services.kit.db import SessionDep
+from services.kit.db import ReaderDep, SessionDep
 from services.kit.net import client_address
 from services.kit.pages import Page, PageDep
 
-from . import certificates, verification
+from . import certificates, learner_certificates, verification
 from .deps import ContextDep
 from .schemas import CertificateCheckAnswer, CertificateCheckIn, CertificateRead, ReasonIn, VerifyAnswer
 
@@ -45,6 +45,17 @@ async def list_certificates(
     learner_id: Annotated[str, Query(max_length=40)],
 ) -> Page[CertificateRead]:
     return await certificates.list_certificates(session, principal=principal, learner_id=learner_id, page=page)
+
+
+@router.post(
+    "/certificates/of-learners",
+    response_model=learner_certificates.LearnersCertificatesRead,
+    summary=f"Many learners' certificates in one call (service role, up to {learner_certificates.MAX_LEARNERS:,})",
+)
+async def certificates_of_learners(
+    data: learner_certificates.LearnersCertificatesIn, reader: ReaderDep, _: Service
+) -> learner_certificates.LearnersCertificatesRead:
+    return await learner_certificates.certificates_of_learners(reader, data)
 
 
 # Registered before "{action}": that path would match "revoke" and answer 422.

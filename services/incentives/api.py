@@ -11,7 +11,7 @@ from services.kit.db import SessionDep
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
-from . import district_funding, payments, performance, points, rulesets, subsidies
+from . import district_funding, payments, performance, points, points_batch, rulesets, subsidies
 from .deps import ContextDep
 from .schemas import (
     AllocationIn,
@@ -80,6 +80,24 @@ async def evaluate(
     answer = await points.evaluate(session, ctx, principal=principal, data=data, waited=waited)
     response.headers["Server-Timing"] = waited.header()  # time spent on assessment and the catalogue
     return answer
+
+
+@router.post(
+    "/points/evaluate/batch",
+    response_model=points_batch.EvaluationBatchRead,
+    summary=f"Points for up to {points_batch.MAX_BATCH:,} learners in one call; each stored (admin; university: "
+    "its own students)",
+)
+async def evaluate_batch(
+    data: points_batch.EvaluateBatchIn,
+    session: SessionDep,
+    principal: AdminOrUniversity,
+    ctx: ContextDep,
+) -> Response:
+    waited = points.Waited()
+    body = await points_batch.evaluate_batch(session, ctx, principal=principal, data=data, waited=waited)
+    # time spent on assessment and the catalogue, and in all (the answer is already serialised)
+    return Response(body, media_type="application/json", headers={"Server-Timing": waited.header()})
 
 
 @router.post("/points/simulate", response_model=EvaluationRead, summary="As evaluate, with hypothetical certificates")

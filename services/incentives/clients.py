@@ -1,9 +1,10 @@
 """Assessment, the catalogue, the credit bank and statistics as incentives needs them, called with
 this service's own token.
 
-Certificates: one call per learner (a page of up to 500). Catalogue status: one ``POST /v1/lookups``
-for every certificate of an evaluation or a batch of evaluations, answers cached briefly. The credit
-bank: its change feed. Statistics: the graduating-student counts the bureau enters there.
+Certificates: one ``POST /v1/certificates/of-learners`` for up to 5,000 learners (an evaluation or a
+batch of them). Catalogue status: one ``POST /v1/lookups`` for every certificate of an evaluation or
+a batch of evaluations, answers cached briefly. The credit bank: its change feed. Statistics: the
+graduating-student counts the bureau enters there.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class CatalogueAnswer:
 
 
 LookupKey = tuple[str, int, date, str | None]
+LEARNERS_PER_CALL = 5_000  # assessment's limit on POST /v1/certificates/of-learners
+
+
+@dataclass(frozen=True)
+class LearnerEvidence:
+    """What assessment knows of a learner: the universities that uploaded them as a student, and
+    their certificates (in the status asked for)."""
+
+    school_orgs: frozenset[str]
+    certificates: tuple[Certificate, ...]
 
 
 def _certificate(body: dict[str, Any]) -> Certificate:
@@ -83,6 +94,35 @@ class AssessmentClient:
             raise UpstreamUnavailable("assessment gave a malformed certificate list") from exc
         finally:
             self.wait_s += time.perf_counter() - started
+
+    async def learners(self, learner_ids: list[str], *, status: str | None = "valid") -> dict[str, LearnerEvidence]:
+        """Many learners' certificates and schools: one call per 5,000 learners, not one per learner."""
+        ids = list(dict.fromkeys(learner_ids))
+        out: dict[str, LearnerEvidence] = {}
+        for start in range(0, len(ids), LEARNERS_PER_CALL):
+            chunk = ids[start : start + LEARNERS_PER_CALL]
+            started = time.perf_counter()
+            try:
+                resp = await self._client.post(
+                    "/v1/certificates/of-learners", json={"learner_ids": chunk, "status": status}
+                )
+            finally:
+                self.wait_s += time.perf_counter() - started
+            if resp.status_code != 200:
+                raise UpstreamUnavailable(f"assessment certificates of learners answered {resp.status_code}")
+            try:
+                for learner in resp.json()["learners"]:
+                    lid = str(learner["learner_id"])
+                    out[lid] = LearnerEvidence(
+                        school_orgs=frozenset(str(o) for o in learner["school_orgs"]),
+                        certificates=tuple(_certificate({**c, "learner_id": lid}) for c in learner["certificates"]),
+                    )
+                missing = [i for i in chunk if i not in out]
+                if missing:
+                    raise ValueError(f"{len(missing)} learners missing from the answer")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UpstreamUnavailable("assessment gave a malformed certificates-of-learners answer") from exc
+        return out
 
     async def certificate(self, number: str) -> Certificate:
         started = time.perf_counter()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -218,6 +218,20 @@ def _certificate_points(item: dict[str, Any], fact: CertificateFact) -> tuple[in
     return int(points), multiplier
 
 
+def _fact(f: CertificateFact) -> dict[str, Any]:
+    """The fact as evidence, its fields in order (``dataclasses.asdict`` deep-copied every value: a
+    twentieth of a batch evaluation's time under py-spy)."""
+    return {
+        "number": f.number,
+        "occupation_code": f.occupation_code,
+        "level": f.level,
+        "issued_on": f.issued_on.isoformat(),
+        "in_catalogue": f.in_catalogue,
+        "edition_id": f.edition_id,
+        "hypothetical": f.hypothetical,
+    }
+
+
 def _certificate(item: dict[str, Any], _: dict[str, Any], facts: list[CertificateFact]) -> LineItem | None:
     scored: list[tuple[int, CertificateFact, Decimal]] = []
     for fact in facts:
@@ -237,7 +251,7 @@ def _certificate(item: dict[str, Any], _: dict[str, Any], facts: list[Certificat
     evidence = {
         "certificates": [
             {
-                **{k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(f).items()},
+                **_fact(f),
                 "base_points": int(item["points_by_level"][str(f.level)]),
                 "multiplier": str(m),
                 "points": p,

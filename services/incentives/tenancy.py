@@ -42,6 +42,19 @@ async def is_student_of(session: AsyncSession, org: str | None, learner_id: str)
     return found.first() is not None
 
 
+async def students_among(session: AsyncSession, org: str, learner_ids: list[str]) -> set[str]:
+    """Which of these learners are ``org``'s students, in one query (a batch of evaluations)."""
+    found = await session.exec(
+        select(CertificateFact.learner_id)
+        .where(
+            col(CertificateFact.learner_id).in_(set(learner_ids)),
+            or_(col(CertificateFact.university_org) == org, col(CertificateFact.school_org) == org),
+        )
+        .distinct()
+    )
+    return set(found.all())
+
+
 async def may_act_for(session: AsyncSession, principal: Principal, learner_id: str) -> bool:
     """Evaluate, simulate, re-run or claim: admin for anyone, a student for themself, a university
     for its own students; nobody else (the platform only reads)."""

@@ -53,6 +53,9 @@ AUDITED_ROLES: frozenset[Role] = frozenset({"admin", "university"})
 # Bookkeeping, not the business's data: no entries for writes to these.
 NOT_AUDITED = frozenset({"audit_log", "events", "events_horizon", "idempotency_keys", "rate_buckets"})
 _WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?\"?(\w+)\"?\.\"?(\w+)", re.IGNORECASE)
+# Execution option for a statement whose rows the caller audits itself, entry by entry (a set-based
+# INSERT that writes the same per-row entries the ORM hook would): the statement hook skips it.
+AUDITED_BY_CALLER = "skillpass_audited_by_caller"
 _WRITE_START = re.compile(r"^\s*(?:INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 
 
@@ -180,8 +183,9 @@ def _record_statement(
     conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
     """A write made with a SQL statement (not an ORM flush, which ``_record`` sees row by row)."""
-    if not _WRITE_START.match(statement) or "compiled_cache" in context.execution_options:
-        return  # a read, or the ORM's own flush (it passes its mapper's statement cache)
+    options = context.execution_options
+    if not _WRITE_START.match(statement) or "compiled_cache" in options or options.get(AUDITED_BY_CALLER):
+        return  # a read, the ORM's own flush (it passes its mapper's statement cache), or audited by its caller
     match = _WRITE.search(statement)
     if match is None or match.group(3) in NOT_AUDITED:
         return

@@ -93,6 +93,22 @@ async def test_points_and_a_subsidy_claim_from_real_evidence(platform):  # noqa:
         evidence = item["evidence"]["certificates"][0]
         assert (item["points"], evidence["number"], evidence["in_catalogue"]) == (5, number, True)  # 3 × 1.5 → 5
         assert evidence["edition_id"] and r.json()["total"] == 24 + 15 + 5
+        # the learner's university evaluates its students in a batch: the single route's answer, stored again;
+        # another university may not (real assessment answers whose students they are)
+        body = {"items": [{"learner_id": me, "declared": {"degree": "master", "school_tier": 1}}]}
+        deadline = time.monotonic() + 20
+        while True:  # the university's student once incentives' feed follower has read the certificate
+            batch = await client.post("/api/incentives/v1/points/evaluate/batch", headers=univ, json=body)
+            if batch.status_code != 404 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert batch.status_code == 200, batch.text
+        (mine,) = batch.json()["items"]
+        assert (mine["total"], mine["items"], mine["ruleset_id"]) == (44, r.json()["items"], r.json()["ruleset_id"])
+        assert "assessment;dur=" in batch.headers["server-timing"]
+        other = bearer(key, sub="x", role="university", org="univ-other")
+        refused = await client.post("/api/incentives/v1/points/evaluate/batch", headers=other, json=body)
+        assert refused.status_code == 404 and refused.json()["errors"][0]["loc"] == [0, "learner_id"]
 
         claim = await client.post(
             "/api/incentives/v1/subsidy-claims",

@@ -72,6 +72,25 @@ class FakeAssessment:
             learner = request.url.params["learner_id"]
             items = [c for c in self.certificates.values() if c["learner_id"] == learner]
             return httpx.Response(200, json={"items": items, "next_cursor": None})
+        if path == "/v1/certificates/of-learners":
+            import json
+
+            body = json.loads(request.content)
+            learners = [
+                {
+                    "learner_id": lid,
+                    "school_orgs": sorted(
+                        {s for n, s in self.schools.items() if s and self.certificates[n]["learner_id"] == lid}
+                    ),
+                    "certificates": [
+                        {**c, "university_org": None}
+                        for c in self.certificates.values()
+                        if c["learner_id"] == lid and body.get("status") in (None, c["status"])
+                    ],
+                }
+                for lid in dict.fromkeys(body["learner_ids"])
+            ]
+            return httpx.Response(200, json={"learners": learners})
         if path.startswith("/v1/certificates/"):
             cert = self.certificates.get(path.rsplit("/", 1)[1])
             return httpx.Response(200, json=cert) if cert else httpx.Response(404, json={"status": 404})

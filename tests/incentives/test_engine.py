@@ -242,3 +242,14 @@ def test_every_bad_field_is_listed():
     with pytest.raises(InvalidInput) as caught:
         engine.validate_declared(RULES, {"degree": "x", "computer": "y", "patents": -1})
     assert sorted(e["loc"][-1] for e in caught.value.errors) == ["computer", "degree", "patents"]
+
+
+def test_certificate_evidence_has_every_field_of_the_fact():
+    """The evidence names each CertificateFact field (kept in step when a field is added)."""
+    from dataclasses import fields
+
+    result = engine.score(RULES, BASE, [cert("Y1", 3, True)])
+    (item,) = [i for i in result.items if i.item == "skill_certificate"]
+    (evidence,) = item.evidence["certificates"]
+    assert [f.name for f in fields(CertificateFact)] == list(evidence)[: len(fields(CertificateFact))]
+    assert evidence["issued_on"] == "2026-05-10"

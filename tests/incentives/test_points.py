@@ -37,7 +37,7 @@ async def test_certificate_points_come_from_assessment_and_the_catalogue(loaded,
     assert (evidence["issued_on"], evidence["edition_id"], evidence["in_catalogue"]) == ("2026-05-10", "ed-2024", True)
     # one batched catalogue call for the learner's (valid) certificates; one call to assessment
     assert catalogue.calls == [1]
-    assert assessment.calls == ["/v1/certificates"]
+    assert assessment.calls == ["/v1/certificates/of-learners"]
     assert r.headers["server-timing"].startswith("assessment;dur=") and ", catalogue;dur=" in r.headers["server-timing"]
     listed = await loaded.get(
         "/v1/points/evaluations", params={"learner_id": "lrn_a"}, headers=tokens.headers("student", sub="lrn_a")

@@ -51,3 +51,19 @@ async def test_upstream_503_is_passed_on_as_unavailable():
     with pytest.raises(UpstreamUnavailable):
         await client.get("/v1/accounts/x")
     await client.aclose()
+
+
+async def test_concurrent_callers_share_one_token_fetch():
+    """Requests in flight while no token is cached wait for one fetch instead of each making their own."""
+    import asyncio
+
+    token_calls = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        token_calls.append(request.url.path)
+        await asyncio.sleep(0.01)
+        return httpx.Response(200, json={"access_token": f"tok{len(token_calls)}", "expires_in": 3600})
+
+    creds = ClientCredentials("http://gw/auth/token", "svc-a", "s3cret", transport=httpx.MockTransport(handler))
+    assert await asyncio.gather(*(creds() for _ in range(32))) == ["tok1"] * 32
+    assert token_calls == ["/auth/token"]
