@@ -61,6 +61,19 @@ HELD = [
     ("2-02-38-01", 2, date(2025, 6, 30)),
     ("4-04-05-13", 4, date(2026, 3, 15)),
 ]
+FACT_COLUMNS = (
+    "number",
+    "learner_id",
+    "university_org",
+    "body_kind",
+    "occupation_code",
+    "level",
+    "issued_on",
+    "in_catalogue",
+    "status",
+    "graduation_year",
+    "school_org",
+)
 CANDIDATE_COLUMNS = (
     "learner_id",
     "owner_org",
@@ -125,7 +138,7 @@ def _rows(plat: Platform, learners: int, body: dict[str, Any]) -> dict[str, list
     dev = DevSecrets.load_or_create(plat.root)
     sealer = Sealer(dev.pii_key)
     body_id, seq, batch = uuid.UUID(body["id"]), int(body["sequence"]), uuid.uuid4()
-    out: dict[str, list[tuple[Any, ...]]] = {"candidates": [], "records": [], "certificates": []}
+    out: dict[str, list[tuple[Any, ...]]] = {"candidates": [], "records": [], "certificates": [], "facts": []}
     for n in range(learners):
         number_id = id_number(n)
         lid = learner_id(number_id, dev.learner_id_key)
@@ -168,6 +181,9 @@ def _rows(plat: Platform, learners: int, body: dict[str, Any]) -> dict[str, list
             out["certificates"].append(
                 (number, record_id, lid, name, ORG, body_id, code, None, None, level, issued_on, "valid", True, None)
             )
+            # what incentives' follower keeps of that certificate's event (the COPY above writes no
+            # outbox events): it makes the learner the bench university's student (tenancy)
+            out["facts"].append((number, lid, ORG, "Y", code, level, issued_on, True, "valid", 2027, ORG))
     return out
 
 
@@ -188,7 +204,12 @@ async def _seed(plat: Platform, learners: int) -> int:
                 await conn.copy_records_to_table(
                     table, schema_name="assessment", columns=columns[table], records=rows[table]
                 )
-        await conn.execute("ANALYZE assessment.candidates; ANALYZE assessment.certificates")
+            await conn.copy_records_to_table(
+                "certificate_facts", schema_name="incentives", columns=FACT_COLUMNS, records=rows["facts"]
+            )
+        await conn.execute(
+            "ANALYZE assessment.candidates; ANALYZE assessment.certificates; ANALYZE incentives.certificate_facts"
+        )
     finally:
         await conn.close()
     return len(rows["certificates"])
