@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +27,15 @@ from services.kit.problems import Conflict, Problem
 from .clients import AssessmentClient, CertificateFacts
 from .conversions import (
     AlreadyConverted,
-    NoConversionRule,
     OutcomeRevoked,
     OutcomeSuspended,
     _check_counts,
+    rule_in_force,
 )
 from .events import CONVERSION_POSTED, CONVERSION_REVERSED, ConversionPosted, ConversionReversed
 from .models import SCHEMA, Conversion, ConversionRule, ConvertedCourse, Outcome, Programme
 from .outcomes import _OUTCOME_COLUMNS, OutcomeNotFound, _check_shape, check_certificate
-from .policy import RuleCandidate, choose_rule, today_in_shanghai
+from .policy import today_in_shanghai
 from .programmes import ProgrammeNotFound
 from .schemas import (
     ConversionBatch,
@@ -282,25 +281,6 @@ def _reject(plan: _Plan, index: int, exc: Problem) -> None:
     plan.rows[index] = ConversionBatchRow(index=index, status="rejected", problem=_problem(exc))
 
 
-def _choose(rules: Iterable[ConversionRule], programme: Programme, outcome: Outcome) -> ConversionRule:
-    if outcome.kind != "certificate" or outcome.occupation_code is None or outcome.level is None:
-        raise NoConversionRule(f"a {outcome.kind} outcome has no occupation and level to convert by")
-    on = today_in_shanghai()
-    by_id = {r.id: r for r in rules}
-    chosen = choose_rule(
-        [RuleCandidate(r.id, r.programme_id, r.occupation_code, r.min_level, r.valid_from, r.valid_to) for r in rules],
-        programme_id=programme.id,
-        occupation_code=outcome.occupation_code,
-        level=outcome.level,
-        on=on,
-    )
-    if chosen is None:
-        raise NoConversionRule(
-            f"no rule for {outcome.occupation_code} at level {outcome.level} is in force on {on} for {programme.code}"
-        )
-    return by_id[chosen.id]
-
-
 @dataclass
 class _State:
     """What a batch reads before deciding: its programmes, outcomes and rules, and per (learner,
@@ -372,7 +352,7 @@ def _decide_item(state: _State, principal: Principal, item: ConversionCreate) ->
         raise OutcomeSuspended(f"certificate {outcome.certificate_number}: {outcome.status_reason or 'suspended'}")
     if outcome.status == "revoked":
         raise OutcomeRevoked(f"certificate {outcome.certificate_number}: {outcome.status_reason or 'revoked'}")
-    rule = _choose(state.rules.get(outcome.occupation_code or "", []), programme, outcome)
+    rule = rule_in_force(state.rules.get(outcome.occupation_code or "", []), programme, outcome, today_in_shanghai())
     if (outcome.id, programme.id) in state.taken:
         raise AlreadyConverted(f"outcome {outcome.id} is already converted for programme {programme.code}")
     pair = (outcome.learner_id, programme.id)

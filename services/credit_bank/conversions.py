@@ -8,6 +8,7 @@ course replaced by one certificate only; the same occupation counts once, the hi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -105,8 +106,6 @@ async def _load(session: AsyncSession, principal: Principal, data: ConversionCre
 
 
 async def _rule_for(session: AsyncSession, programme: Programme, outcome: Outcome, on: date) -> ConversionRule:
-    if outcome.kind != "certificate" or outcome.occupation_code is None or outcome.level is None:
-        raise NoConversionRule(f"a {outcome.kind} outcome has no occupation and level to convert by")
     rows = (
         await session.exec(
             select(ConversionRule).where(
@@ -115,9 +114,18 @@ async def _rule_for(session: AsyncSession, programme: Programme, outcome: Outcom
             )
         )
     ).all()
-    by_id = {r.id: r for r in rows}
+    return rule_in_force(rows, programme, outcome, on)
+
+
+def rule_in_force(rules: Iterable[ConversionRule], programme: Programme, outcome: Outcome, on: date) -> ConversionRule:
+    """Of these rules (the programme's own and general ones for the outcome's occupation), the one
+    :func:`choose_rule` picks on ``on``; the single and the batch conversions both decide by it."""
+    if outcome.kind != "certificate" or outcome.occupation_code is None or outcome.level is None:
+        raise NoConversionRule(f"a {outcome.kind} outcome has no occupation and level to convert by")
+    rules = list(rules)
+    by_id = {r.id: r for r in rules}
     chosen = choose_rule(
-        [RuleCandidate(r.id, r.programme_id, r.occupation_code, r.min_level, r.valid_from, r.valid_to) for r in rows],
+        [RuleCandidate(r.id, r.programme_id, r.occupation_code, r.min_level, r.valid_from, r.valid_to) for r in rules],
         programme_id=programme.id,
         occupation_code=outcome.occupation_code,
         level=outcome.level,
