@@ -90,11 +90,25 @@ def platform(
                 time.sleep(0.2)
         yield plat
     finally:
-        for p in locals().get("plat", Platform(root, "", {}, SigningKey.generate())).procs.values():
-            p.terminate()
-            p.wait(10)
+        stop_all(list(locals().get("plat", Platform(root, "", {}, SigningKey.generate())).procs.values()))
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], within_s: float = 30) -> None:
+    """SIGTERM to every process at once, then up to ``within_s`` for all of them (uvicorn drains for
+    up to 25 s); one that is still running is killed and named, so a slow stop can neither leave
+    processes and the database behind nor lose the run's results."""
+    for p in procs:
+        p.terminate()
+    deadline = time.monotonic() + within_s
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{' '.join(map(str, p.args))} still running {within_s:.0f} s after SIGTERM: killed", file=sys.stderr)
+            p.kill()
+            p.wait()
 
 
 @dataclass

@@ -213,8 +213,19 @@ class Dispatcher:
                 sent = await self.send_due(conn)
                 return queued, sent
             finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-                await conn.commit()
+                await self._unlock(conn)
+
+    async def _unlock(self, conn: AsyncConnection) -> None:
+        """Releases the round's lock. After a failed statement the transaction must be rolled back
+        first (else the unlock itself fails and hides the round's own error); if even that fails,
+        the connection is dropped, and the session-level lock goes with its backend."""
+        try:
+            await conn.rollback()
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+            await conn.commit()
+        except Exception:
+            log.warning("webhook dispatcher could not release its lock; dropping the connection")
+            await conn.invalidate()
 
     async def scan(self, conn: AsyncConnection, feed: str, base: str) -> int:
         """Reads one feed forward, queueing a delivery per matching subscription, cursor in the same commit."""

@@ -8,13 +8,16 @@ import uuid
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.app import create_app
-from gateway.webhook_delivery import Dispatcher, WebhookSettings, matches, sign, verify_signature
+from gateway.webhook_delivery import _LOCK_KEY, Dispatcher, WebhookSettings, matches, sign, verify_signature
 from services.kit.pii import Sealer
 from tests.gateway.test_gateway import gateway_settings
 from tests.support.fixtures import TEST_AUDIENCE, TEST_ISSUER, TEST_SECRET, app_client, free_port
@@ -262,3 +265,30 @@ def test_signature_format_and_patterns():
     assert matches(["assessment.certificate.*"], "assessment.certificate.revoked")
     assert not matches(["assessment.certificate.*"], "assessment.body.filed")
     assert matches(["*"], "credit_bank.conversion.posted")
+
+
+async def test_a_round_failing_in_the_database_releases_its_lock(hooks, tokens, test_db):
+    # A statement that fails mid-round left the transaction aborted; the unlock in `finally` then
+    # failed too (PendingRollbackError, hiding the real error), and the connection went back to the
+    # pool still holding the session-level advisory lock: every later round on another connection,
+    # and every other replica, skipped webhooks for good.
+    client, dispatcher, feed, _ = hooks
+    univ = tokens.headers("university", sub="sis-l-" + uuid.uuid4().hex[:6], org="univ-lock")
+    r = await client.post(
+        "/api/gateway/v1/webhooks",
+        headers=univ,
+        json={"url": "http://127.0.0.1:9/hook", "event_types": ["assessment.certificate.*"], "secret": SECRET},
+    )
+    assert r.status_code == 201, r.text
+    await client.post(f"/api/gateway/v1/webhooks/{r.json()['id']}/approve", headers=tokens.headers("admin"))
+    feed.events = [ev(1, "univ-lock", "assessment.certificate." + "x" * 200)]  # longer than event_type's column
+    with pytest.raises(DBAPIError):
+        await dispatcher.round()
+    other = create_async_engine(test_db.role_urls["gateway"])
+    try:
+        async with other.connect() as conn:
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY})).scalar()
+            assert got is True, "the failed round kept the dispatcher's lock"
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+    finally:
+        await other.dispose()
