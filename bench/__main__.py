@@ -43,7 +43,7 @@ from skillpass.registry import SERVICES
 from . import assessment_upload, city, points_evaluate
 from .catalogue_lookup import QUERY, _load_demo
 from .gateway import NGINX_CONF
-from .harness import LoadResult, Platform, hey, platform
+from .harness import LoadResult, Platform, hey, platform, stop_all
 
 QUIET = ("--log-level", "warning")
 HERE = Path(__file__).resolve().parent
@@ -810,9 +810,7 @@ def main() -> None:
     try:
         rows += on_platform(args, only, load, root, extra, rss, events)
     finally:
-        for p in extra:
-            p.terminate()
-            p.wait(10)
+        stop_all(extra)
         shutil.rmtree(root, ignore_errors=True)
     if "B4" in only:
         t0 = time.monotonic()

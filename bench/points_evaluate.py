@@ -47,7 +47,7 @@ from skillpass.registry import SERVICES
 from skillpass.seed import _with_session
 
 from .assessment_upload import id_number
-from .harness import Platform, platform
+from .harness import Platform, platform, stop_all
 
 ORG = "bench-points"
 TIMING = re.compile(r"(\w+);dur=([\d.]+)")
@@ -389,20 +389,7 @@ def main() -> None:
             single = min(args.single, args.learners)
             asyncio.run(run(plat, args.learners, args.batch, args.concurrency, single, args.profile))
         finally:
-            stop(plat)
-
-
-def stop(plat: Platform) -> None:
-    """Stops the processes with more patience than the harness (a loaded machine can take over 10 s)."""
-    for proc in plat.procs.values():
-        proc.terminate()
-    deadline = time.monotonic() + 60
-    for proc in plat.procs.values():
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+            stop_all(list(plat.procs.values()), within_s=60)  # a loaded machine can take over 10 s
 
 
 if __name__ == "__main__":
