@@ -9,6 +9,7 @@ a pointer or a screen reader gets the exact number.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -26,6 +27,30 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
         f'role="img" aria-label="{escape(label)}" class="chart">'
     )
     return Markup(head + "".join(body) + "</svg>")
+
+
+def _text_width(text: str, font_px: float) -> float:
+    """Estimated drawn width: a wide (CJK) character is about one em, anything else about 0.6 em."""
+    return sum(font_px if unicodedata.east_asian_width(ch) in "WF" else 0.6 * font_px for ch in text)
+
+
+def _row_label(name: str, *, x: float, y: float, max_px: float, font_px: int = 12) -> str:
+    """A right-aligned row label that fits ``max_px``: a longer name keeps its start and ends in "…".
+
+    Anchored at its end, an over-long name would run off the chart's left edge and lose its start
+    (an occupation's code). The full name stays in a <title> for a pointer or a screen reader.
+    """
+    shown = name
+    if _text_width(name, font_px) > max_px:
+        budget = max_px - _text_width("…", font_px)
+        cut = 0
+        while cut < len(name) and _text_width(name[: cut + 1], font_px) <= budget:
+            cut += 1
+        shown = name[:cut].rstrip() + "…"
+    return (
+        f'<text x="{x}" y="{y}" text-anchor="end" font-size="{font_px}">'
+        f"<title>{escape(name)}</title>{escape(shown)}</text>"
+    )
 
 
 def _nice_max(value: float) -> float:
@@ -91,7 +116,7 @@ def horizontal_bars(
     for i, (name, v) in enumerate(rows):
         y = top + i * row_h
         w = plot_w * v / xmax
-        body.append(f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12">{escape(name)}</text>')
+        body.append(_row_label(name, x=label_w - 6, y=y + 16, max_px=label_w - 10))
         body.append(
             f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}" '
             f'fill="{colour}"><title>{escape(name)}: {v:g}</title></rect>'
@@ -112,7 +137,7 @@ def split_bars(
         y = top + i * row_h
         total = a + b or 1
         wa = plot_w * a / total
-        body.append(f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" font-size="12">{escape(name)}</text>')
+        body.append(_row_label(name, x=label_w - 6, y=y + 17, max_px=label_w - 10))
         body.append(
             f'<rect class="bar" x="{label_w}" y="{y + 4}" width="{wa:.1f}" height="{row_h - 10}" fill="{BAR}">'
             f"<title>{escape(name)} · {escape(names[0])}: {a:g}</title></rect>"

@@ -89,6 +89,15 @@ def test_dashboard_renders_figures_and_charts(browser: Browser, demo: dict[str, 
         "chart-coverage": True,
         "chart-districts": True,
     }, sizes
+    # Every label is drawn inside its chart: none runs off the left edge (or any other).
+    outside = browser.eval(
+        """Array.from(document.querySelectorAll('svg.chart')).flatMap(svg => {
+             const box = svg.getBoundingClientRect();
+             return Array.from(svg.querySelectorAll('text')).filter(t => {
+               const b = t.getBoundingClientRect();
+               return b.left < box.left - 1 || b.right > box.right + 1; }).map(t => t.textContent); })"""
+    )
+    assert outside == [], outside
     assert "奉贤区" in browser.text("#district-table")
     assert browser.eval("document.scripts.length") == 0
     assert browser.console_errors() == []
