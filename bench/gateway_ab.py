@@ -1,0 +1,117 @@
+"""A/B of gateway builds in one run: CPU per proxied request of each, interleaved round by round.
+
+    python -m bench.gateway_ab --variant a: --variant b:SKILLPASS_GATEWAY_UPSTREAM_CLIENT=aiohttp \
+        [--seconds 4] [--rounds 5] [--connections 32]
+
+Starts PostgreSQL, the catalogue and one gateway per ``--variant NAME:ENV=VALUE,ENV=VALUE``
+(same code, the variant's environment on top), loads ``GET /api/catalogue/v1/lookup`` on each in
+turn with hey and prints, per variant, the median req/s, p50/p99 and the gateway's CPU per request
+(user + system from /proc over the round ÷ answers). The catalogue is shared, so the variants see
+the same upstream; the figure to compare is the gateway's CPU per request, which the machine's
+other load moves far less than req/s. Webhook delivery is off in the variants (it polls feeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+
+from skillpass.devdb import free_port
+from skillpass.local import DevSecrets, process_env
+from skillpass.registry import GATEWAY
+
+from .__main__ import RAISED_LIMITS, cpu_s
+from .catalogue_lookup import QUERY, _load_demo
+from .harness import hey, platform, stop_all
+
+
+def _parse(spec: str) -> tuple[str, dict[str, str]]:
+    name, _, rest = spec.partition(":")
+    env = dict(kv.split("=", 1) for kv in rest.split(",") if kv)
+    return name, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--path", default=f"/api/catalogue/v1/lookup?{QUERY}")
+    args = parser.parse_args()
+    variants = [_parse(v) for v in args.variant]
+    with platform(("gateway", "catalogue"), RAISED_LIMITS) as plat:
+        asyncio.run(_load_demo(plat.db_admin))
+        token = plat.token("admin")
+        dev = DevSecrets.load_or_create(plat.root)
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        ports: dict[str, int] = {}
+        try:
+            for name, extra in variants:
+                port = free_port()
+                env = {
+                    **os.environ,
+                    **process_env(
+                        GATEWAY,
+                        plat.db_admin,
+                        dev,
+                        gateway_port=plat.ports["gateway"],
+                        ports={**plat.ports, "gateway": port},
+                        data_dir=plat.root,
+                    ),
+                    "SKILLPASS_LOG_LEVEL": "WARNING",
+                    "SKILLPASS_GATEWAY_WEBHOOK_ENABLED": "false",
+                    **RAISED_LIMITS,
+                    **extra,
+                }
+                procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "skillpass.cli", "serve", "gateway"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(plat.root / f"gateway-{name}.log").open("w"),
+                )
+                ports[name] = port
+            for name, port in ports.items():
+                url = f"http://127.0.0.1:{port}{args.path}"
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        r = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=2)
+                        if r.status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"variant {name} never answered 200; see {plat.root}/gateway-{name}.log")
+                    time.sleep(0.3)
+                hey(url, token=token, seconds=1, connections=args.connections)  # warm up
+            results: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in ports}
+            for rnd in range(args.rounds):
+                order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
+                for name in order:
+                    url = f"http://127.0.0.1:{ports[name]}{args.path}"
+                    before = cpu_s(procs[name].pid)
+                    res = hey(url, token=token, seconds=args.seconds, connections=args.connections)
+                    used = cpu_s(procs[name].pid) - before
+                    per = 1000 * used / max(res.count, 1)
+                    results[name].append((res.rps, res.p50_ms, res.p99_ms, per))
+                    print(f"round {rnd + 1} {name}: {res.rps:.0f} req/s, {per:.3f} ms CPU/request", flush=True)
+            print(f"\nload average {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds × {args.seconds} s")
+            print("| variant | req/s | p50 / p99 ms | gateway CPU per request |")
+            print("|---|---|---|---|")
+            for name, rows in results.items():
+                med = [statistics.median(r[i] for r in rows) for i in range(4)]
+                print(f"| {name} | {med[0]:.0f} | {med[1]:.1f} / {med[2]:.1f} | {med[3]:.3f} ms |")
+        finally:
+            stop_all(list(procs.values()))
+
+
+if __name__ == "__main__":
+    main()
