@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -27,9 +28,16 @@ from skillpass.devdb import free_port
 from skillpass.local import DevSecrets, process_env
 from skillpass.registry import GATEWAY
 
-from .__main__ import RAISED_LIMITS, cpu_s
+from .__main__ import RAISED_LIMITS
 from .catalogue_lookup import QUERY, _load_demo
 from .harness import hey, platform, stop_all
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def _parse(spec: str) -> tuple[str, dict[str, str]]:
@@ -92,23 +100,27 @@ def main() -> None:
                         raise SystemExit(f"variant {name} never answered 200; see {plat.root}/gateway-{name}.log")
                     time.sleep(0.3)
                 hey(url, token=token, seconds=1, connections=args.connections)  # warm up
-            results: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in ports}
+            results: dict[str, list[tuple[float, float, float, float, float]]] = {n: [] for n in ports}
             for rnd in range(args.rounds):
                 order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
                 for name in order:
                     url = f"http://127.0.0.1:{ports[name]}{args.path}"
-                    before = cpu_s(procs[name].pid)
+                    user0, sys0 = cpu_split(procs[name].pid)
                     res = hey(url, token=token, seconds=args.seconds, connections=args.connections)
-                    used = cpu_s(procs[name].pid) - before
-                    per = 1000 * used / max(res.count, 1)
-                    results[name].append((res.rps, res.p50_ms, res.p99_ms, per))
-                    print(f"round {rnd + 1} {name}: {res.rps:.0f} req/s, {per:.3f} ms CPU/request", flush=True)
+                    user1, sys1 = cpu_split(procs[name].pid)
+                    n = max(res.count, 1)
+                    per, per_sys = 1000 * (user1 - user0 + sys1 - sys0) / n, 1000 * (sys1 - sys0) / n
+                    results[name].append((res.rps, res.p50_ms, res.p99_ms, per, per_sys))
+                    print(
+                        f"round {rnd + 1} {name}: {res.rps:.0f} req/s, {per:.3f} ms CPU/request (system {per_sys:.3f})",
+                        flush=True,
+                    )
             print(f"\nload average {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds × {args.seconds} s")
-            print("| variant | req/s | p50 / p99 ms | gateway CPU per request |")
-            print("|---|---|---|---|")
+            print("| variant | req/s | p50 / p99 ms | gateway CPU per request | of which system |")
+            print("|---|---|---|---|---|")
             for name, rows in results.items():
-                med = [statistics.median(r[i] for r in rows) for i in range(4)]
-                print(f"| {name} | {med[0]:.0f} | {med[1]:.1f} / {med[2]:.1f} | {med[3]:.3f} ms |")
+                med = [statistics.median(r[i] for r in rows) for i in range(5)]
+                print(f"| {name} | {med[0]:.0f} | {med[1]:.1f} / {med[2]:.1f} | {med[3]:.3f} ms | {med[4]:.3f} ms |")
         finally:
             stop_all(list(procs.values()))
 

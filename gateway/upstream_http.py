@@ -264,11 +264,12 @@ class Answer:
         """The whole body (within the pool's timeout)."""
         conn = self._conn
         try:
-            async with asyncio.timeout(self._pool.timeout_s):
-                while not conn.complete:
-                    if conn.error is not None:
-                        raise conn.error
-                    await conn.wait()
+            if not conn.complete:  # a small answer usually came with its head: no timer then
+                async with asyncio.timeout(self._pool.timeout_s):
+                    while not conn.complete:
+                        if conn.error is not None:
+                            raise conn.error
+                        await conn.wait()
             if conn.error is not None:
                 raise conn.error
             return conn.take()
