@@ -49,8 +49,8 @@ def summarise(raw: Path, top: int) -> str:
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         frames = stack.split(";")
-        if any("Condition.wait" in f or "select (selectors" in f for f in frames):
-            continue  # idle: a worker thread waiting, or the event loop waiting for sockets
+        if any("Condition.wait" in f or "select (selectors" in f or "epoll_" in f for f in frames):
+            continue  # idle: a worker thread waiting, or the event loop waiting for sockets (uvloop: --native)
         total += int(n)
         own[frames[-1]] += int(n)
         by_package[_package(frames[-1])] += int(n)
@@ -70,6 +70,12 @@ def main() -> None:
     parser.add_argument("target", nargs="?", default="catalogue", choices=["catalogue", "gateway"])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="C frames too (py-spy pauses the process per sample): uvloop's idle wait is then told "
+        "apart from its work, which without it all shows as Runner.run",
+    )
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).with_name("py-spy"))
     with platform(("gateway", "catalogue"), RAISED_LIMITS) as plat:
@@ -87,7 +93,18 @@ def main() -> None:
         raw = Path(tempfile.mkdtemp()) / "profile.txt"
         pid = plat.procs[args.target].pid
         subprocess.run(
-            [spy, "record", "--format", "raw", "-o", str(raw), "-d", str(args.seconds), *FLAGS, str(pid)],
+            [
+                spy,
+                "record",
+                "--format",
+                "raw",
+                "-o",
+                str(raw),
+                "-d",
+                str(args.seconds),
+                *(("-r", "100", "--native", "-p") if args.native else FLAGS),
+                str(pid),
+            ],
             check=True,
             capture_output=True,
         )

@@ -150,6 +150,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         pool_size=settings.upstream_pool_size,
         timeout_s=settings.upstream_timeout_s,
         connect_timeout_s=settings.upstream_connect_timeout_s,
+        lean=settings.upstream_client == "lean",
     )
 
     # The gateway trusts its own keys directly; it needs no JWKS round trip to itself.

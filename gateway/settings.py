@@ -32,6 +32,10 @@ class GatewaySettings(ServiceSettings):
     upstream_timeout_s: float = 30.0
     upstream_connect_timeout_s: float = 2.0
     upstream_pool_size: int = 100
+    # The proxy's client for http:// upstreams: "lean" (gateway/upstream_http.py, asyncio + httptools,
+    # ~0.1 ms less CPU per proxied call) or "aiohttp" (as before issue 15; https upstreams and HEAD
+    # always go through aiohttp).
+    upstream_client: Literal["lean", "aiohttp"] = "lean"
     rate_limit_per_s: float = 200.0
     rate_limit_burst: int = 400
     # "postgres": buckets shared by every gateway replica (a client's limit holds across them);

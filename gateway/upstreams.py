@@ -1,4 +1,5 @@
-"""One pooled aiohttp session per upstream service, shared by the proxy and ``/api/me/summary``."""
+"""One pooled aiohttp session per upstream service, shared by the proxy and ``/api/me/summary``,
+and for the proxy's hot path one lean HTTP/1.1 pool per ``http://`` upstream (gateway/upstream_http.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,29 @@ import asyncio
 
 import aiohttp
 
+from .upstream_http import Pool, pool_for
+
 
 class Upstreams:
     """One pooled aiohttp session per upstream service."""
 
-    def __init__(self, bases: dict[str, str], *, pool_size: int, timeout_s: float, connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        bases: dict[str, str],
+        *,
+        pool_size: int,
+        timeout_s: float,
+        connect_timeout_s: float,
+        lean: bool = True,
+    ) -> None:
         self.bases = {k: v.rstrip("/") for k, v in bases.items()}
+        # The proxy's own client where it can serve the upstream (plain http, no path prefix).
+        self.pools: dict[str, Pool | None] = {
+            k: pool_for(v, limit=pool_size, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, keepalive_s=30)
+            if lean
+            else None
+            for k, v in self.bases.items()
+        }
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self.sessions: dict[str, aiohttp.ClientSession] = {}
@@ -30,4 +48,6 @@ class Upstreams:
         return s
 
     async def close(self) -> None:
-        await asyncio.gather(*(s.close() for s in self.sessions.values()))
+        await asyncio.gather(
+            *(s.close() for s in self.sessions.values()), *(p.close() for p in self.pools.values() if p is not None)
+        )
