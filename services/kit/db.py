@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import Executable, MetaData, Row, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIException
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -124,7 +124,13 @@ async def fetch_raw(source: Reader, sql: str, *args: Any) -> list[Any]:
     if isinstance(source, AsyncConnection):
         raw = (await source.get_raw_connection()).driver_connection
         return list(await raw.fetch(sql, *args))  # type: ignore[union-attr]
-    fairy = await source.raw_connection()
+    try:
+        fairy = await source.raw_connection()
+    except (DBAPIError, EmulatedDBAPIException, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        # A new connection refused at checkout (the server down, starting up or shutting down).
+        # SQLAlchemy's raw checkout raises the dialect's own error unwrapped (EmulatedDBAPIException)
+        # or the socket's; either way the database is unavailable (503), not a fault of ours (500).
+        raise ConnectionError("the database is unavailable") from exc
     try:
         rows = await fairy.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
     except asyncpg.PostgresError as exc:

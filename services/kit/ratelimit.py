@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy import Column, DateTime, Float, MetaData, PrimaryKeyConstraint, String, Table, text
-from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -216,9 +216,9 @@ class PostgresTokenBuckets:
                     await fetch_raw(session, self._raw_sweep, burst / rate)
                 if session.in_transaction():  # a session on a connection in a transaction (tests)
                     await session.commit()
-        except (DBAPIError, EmulatedDBAPIException, OSError, asyncpg.PostgresError) as exc:
-            # EmulatedDBAPIException: the driver's error as the asyncpg dialect raises it while a
-            # raw connection is checked out ("the database system is shutting down"), not wrapped.
+        except (DBAPIError, OSError, asyncpg.PostgresError) as exc:
+            # OSError includes the ConnectionError that kit.db.fetch_raw raises for a refused
+            # checkout ("the database system is shutting down") or a connection lost mid-statement.
             log.warning("rate limit store unavailable, letting the calls through: %s", type(exc).__name__)
             return Grant(want, 0.0)
         taken, level = int(got[0]), got[1]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -121,3 +124,23 @@ async def test_fetch_raw_inside_a_transaction_sees_its_writes(test_db: DatabaseU
 def test_positional_numbers_named_parameters_and_leaves_casts_alone() -> None:
     sql = "SELECT CAST(:a AS int), :b::text, :ab FROM t WHERE x = :a"
     assert positional(sql, ("a", "b", "ab")) == "SELECT CAST($1 AS int), $2::text, $3 FROM t WHERE x = $1"
+
+
+async def test_fetch_raw_with_a_connection_refused_at_checkout_is_a_connection_error(
+    test_db: DatabaseUnderTest,
+) -> None:
+    """A checkout the server refuses is the kit's 503, not a 500. The server's refusal while it shuts
+    down or starts up ("the database system is shutting down") reaches fetch_raw as the dialect's
+    unwrapped error, the same path a refused login takes, which is what this test can cause at will."""
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = make_url(test_db.role_urls["catalogue"])
+    for down in (url.set(host="127.0.0.1", port=port), url.set(password="not-the-password")):
+        engine = create_async_engine(down, pool_size=1, max_overflow=0, pool_timeout=2)
+        try:
+            with pytest.raises(ConnectionError):
+                await fetch_raw(engine, "SELECT 1")
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            await engine.dispose()
