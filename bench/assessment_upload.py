@@ -451,10 +451,16 @@ async def run(
                     )
                     r.raise_for_status()
                     accepted += r.json()["accepted"]
+                    if os.environ.get("BENCH_RSS"):  # the assessment process's RSS after each batch
+                        print(
+                            f"  {url.split('/')[2]} batch {accepted // len(chunk)}: {_rss_mb(by_name['assessment'].pid):.0f} MB"
+                        )
                 assert accepted == sum(len(b) for b in batches), accepted
                 return time.perf_counter() - started
 
             spies = _profile_start(by_name, root)
+            if os.environ.get("BENCH_RSS"):
+                print(f"  assessment before the uploads: {_rss_mb(by_name['assessment'].pid):.0f} MB")
             cpu0 = {k: _cpu_s(p.pid) for k, p in by_name.items()}
             pg0 = pg_cpu_s(pg.pgdata)
             api_s = await upload_all(base, chunks)
