@@ -161,6 +161,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _show_rss(label: str, pid: int) -> None:
+    """With BENCH_RSS=1: the assessment process's RSS, before the uploads and after each batch."""
+    if os.environ.get("BENCH_RSS"):
+        print(f"  {label}: {_rss_mb(pid):.0f} MB")
+
+
 def _profile_start(procs: dict[str, subprocess.Popen[bytes]], root: Path) -> list[tuple[str, Any, Path]]:
     """With BENCH_PROFILE=1: py-spy (``pip install py-spy``) records the assessment service and the
     gateway during the upload through the gateway; the summary is printed at the end."""
@@ -451,16 +457,12 @@ async def run(
                     )
                     r.raise_for_status()
                     accepted += r.json()["accepted"]
-                    if os.environ.get("BENCH_RSS"):  # the assessment process's RSS after each batch
-                        print(
-                            f"  {url.split('/')[2]} batch {accepted // len(chunk)}: {_rss_mb(by_name['assessment'].pid):.0f} MB"
-                        )
+                    _show_rss(f"{url.split('/')[2]} batch {accepted // len(chunk)}", by_name["assessment"].pid)
                 assert accepted == sum(len(b) for b in batches), accepted
                 return time.perf_counter() - started
 
             spies = _profile_start(by_name, root)
-            if os.environ.get("BENCH_RSS"):
-                print(f"  assessment before the uploads: {_rss_mb(by_name['assessment'].pid):.0f} MB")
+            _show_rss("assessment before the uploads", by_name["assessment"].pid)
             cpu0 = {k: _cpu_s(p.pid) for k, p in by_name.items()}
             pg0 = pg_cpu_s(pg.pgdata)
             api_s = await upload_all(base, chunks)
