@@ -16,6 +16,7 @@ import asyncio
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -158,6 +159,41 @@ def _rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def _show_rss(label: str, pid: int) -> None:
+    """With BENCH_RSS=1: the assessment process's RSS, before the uploads and after each batch."""
+    if os.environ.get("BENCH_RSS"):
+        print(f"  {label}: {_rss_mb(pid):.0f} MB")
+
+
+def _profile_start(procs: dict[str, subprocess.Popen[bytes]], root: Path) -> list[tuple[str, Any, Path]]:
+    """With BENCH_PROFILE=1: py-spy (``pip install py-spy``) records the assessment service and the
+    gateway during the upload through the gateway; the summary is printed at the end."""
+    if not os.environ.get("BENCH_PROFILE"):
+        return []
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spies = []
+    for name in ("assessment", "gateway"):
+        out = root / f"profile-{name}.txt"
+        cmd = [spy, "record", "--format", "raw", "-o", str(out), "-r", "200", "--nonblocking"]
+        proc = subprocess.Popen(
+            [*cmd, "-p", str(procs[name].pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        spies.append((name, proc, out))
+    time.sleep(1)  # py-spy attaches
+    return spies
+
+
+def _profile_stop(spies: list[tuple[str, Any, Path]]) -> None:
+    from .profile import summarise
+
+    for _, proc, _ in spies:
+        proc.send_signal(signal.SIGINT)
+    for name, proc, out in spies:
+        proc.wait(30)
+        print(f"--- py-spy, {name} during the upload through the gateway ---")
+        print(summarise(out, 30) if out.exists() else "(no profile written)")
 
 
 def start(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -421,12 +457,16 @@ async def run(
                     )
                     r.raise_for_status()
                     accepted += r.json()["accepted"]
+                    _show_rss(f"{url.split('/')[2]} batch {accepted // len(chunk)}", by_name["assessment"].pid)
                 assert accepted == sum(len(b) for b in batches), accepted
                 return time.perf_counter() - started
 
+            spies = _profile_start(by_name, root)
+            _show_rss("assessment before the uploads", by_name["assessment"].pid)
             cpu0 = {k: _cpu_s(p.pid) for k, p in by_name.items()}
             pg0 = pg_cpu_s(pg.pgdata)
             api_s = await upload_all(base, chunks)
+            _profile_stop(spies)
             # CPU per 1,000 records of each process (steadier than seconds on a busy machine).
             cpu = {k: 1000 * (_cpu_s(p.pid) - cpu0[k]) / total * 1000 for k, p in by_name.items()}
             cpu["postgresql"] = 1000 * (pg_cpu_s(pg.pgdata) - pg0) / total * 1000

@@ -25,7 +25,10 @@ from .harness import platform
 FLAGS = ("-r", "200", "--nonblocking", "-p")
 
 
-PACKAGES = ("asyncpg", "sqlalchemy", "sqlmodel", "fastapi", "starlette", "uvicorn", "pydantic", "jose", "anyio")
+PACKAGES = (
+    *("asyncpg", "sqlalchemy", "sqlmodel", "fastapi", "starlette", "uvicorn", "pydantic", "jose", "anyio"),
+    *("pydantic_core", "cryptography", "aiohttp", "httpx", "httpcore", "h11", "json"),
+)
 
 
 def _package(frame: str) -> str:

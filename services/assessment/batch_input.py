@@ -92,6 +92,20 @@ async def read_upload(
     return parse_upload(raw, content_type, query, max_records=max_records, parsed=parsed)
 
 
+_NOT_AN_OBJECT = "Input should be a dictionary or an instance of "
+
+
+def _as_before(type_: str, msg: str) -> dict[str, str]:
+    """A record or candidate that is not an object, in the words it had when RecordIn and
+    CandidateIn were BaseModels (schemas.py): type ``model_type``, which the report file translates."""
+    if type_ == "dataclass_type" and msg.startswith(_NOT_AN_OBJECT):
+        return {
+            "msg": "Input should be a valid dictionary or instance of " + msg[len(_NOT_AN_OBJECT) :],
+            "type": "model_type",
+        }
+    return {"msg": msg, "type": type_}
+
+
 def check_shapes(records: list[Any]) -> tuple[dict[int, RecordIn], RowErrors]:
     """Every field error of every row; one pass over the whole list when all rows are well formed."""
     try:
@@ -100,6 +114,6 @@ def check_shapes(records: list[Any]) -> tuple[dict[int, RecordIn], RowErrors]:
         errors: RowErrors = defaultdict(list)
         for e in exc.errors(include_url=False, include_input=False, include_context=False):
             loc = list(e["loc"])
-            errors[int(loc[0])].append({"loc": loc, "msg": e["msg"], "type": e["type"]})
+            errors[int(loc[0])].append({"loc": loc, **_as_before(e["type"], e["msg"])})
     valid = {i: _RECORD.validate_python(r) for i, r in enumerate(records) if i not in errors}
     return valid, dict(errors)

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from services.kit.pii import Sealer, learner_id, mask_id_number
 
 from .models import Candidate
@@ -59,10 +61,49 @@ def candidate_rows(
     ]
 
 
+COLUMNS = (
+    "learner_id",
+    "owner_org",
+    "id_number_sealed",
+    "id_number_masked",
+    "name",
+    "student_no",
+    "school_org",
+    "graduation_year",
+    "major",
+)
+STORED = """
+SELECT c.learner_id, c.owner_org FROM assessment.candidates c
+JOIN unnest($1::text[], $2::text[]) AS k(learner_id, owner_org) USING (learner_id, owner_org)
+"""
+
+
 async def upsert_candidates(conn: Any, rows: list[tuple[Any, ...]]) -> None:
-    """One multi-row statement for the whole batch (``conn`` is the raw asyncpg connection)."""
+    """Stores each row's learner of its university, or updates the one stored (``conn`` is the raw
+    asyncpg connection, ``rows`` in ``COLUMNS`` order, one per learner and university). Learners
+    not stored yet go in by COPY (a batch's new students: 45-90 ms of the upsert against 20-30 ms,
+    issue 15, B4), the others by one multi-row upsert."""
+    if not rows:
+        return
+    stored = {
+        (r["learner_id"], r["owner_org"]) for r in await conn.fetch(STORED, [r[0] for r in rows], [r[1] for r in rows])
+    }
+    new = [r for r in rows if (r[0], r[1]) not in stored]
+    if new and await copy_new_candidates(conn, new):
+        rows = [r for r in rows if (r[0], r[1]) in stored]
     if rows:
         await conn.execute(UPSERT, *(list(col) for col in zip(*rows, strict=True)))
+
+
+async def copy_new_candidates(conn: Any, rows: list[tuple[Any, ...]]) -> bool:
+    """COPY of learners not stored yet. False, with nothing written, when one of them was stored
+    in the meantime (an upload for another body of the same university): the caller upserts."""
+    try:
+        async with conn.transaction():  # a savepoint inside the request's transaction
+            await conn.copy_records_to_table("candidates", schema_name="assessment", columns=COLUMNS, records=rows)
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
 
 
 def candidate_read(candidate: Candidate, *, reveal: bool, sealer: Sealer) -> CandidateRead:

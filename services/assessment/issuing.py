@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -175,11 +176,13 @@ async def write_results(
         r.number = certificate_number(body.kind, int(body.sequence or 0), issued_on.year, level, firsts[level])
         firsts[level] += 1
     conn = await raw_connection(session)
+    # Rows as generators: asyncpg encodes them into its COPY buffer as they come, so a batch's rows
+    # are never all held as tuples at once (issue 15, B4: the assessment process's peak memory).
     await conn.copy_records_to_table(
         "records",
         schema_name=SCHEMA,
         columns=RECORD_COLUMNS,
-        records=[
+        records=(
             (
                 r.record_id,
                 batch_id,
@@ -198,13 +201,19 @@ async def write_results(
                 r.number,
             )
             for r in results
-        ],
+        ),
     )
-    certificates: list[tuple[Any, ...]] = []
-    events: list[tuple[str, str, dict[str, Any] | str]] = []
-    for r in passes:
-        answer = occupations.get((r.record.occupation_code, r.record.level, r.record.work_type))
-        certificates.append(
+    if not passes:
+        return
+
+    def answer_of(r: Result) -> OccupationAnswer | None:
+        return occupations.get((r.record.occupation_code, r.record.level, r.record.work_type))
+
+    await conn.copy_records_to_table(
+        "certificates",
+        schema_name=SCHEMA,
+        columns=CERTIFICATE_COLUMNS,
+        records=(
             (
                 r.number,
                 r.record_id,
@@ -221,32 +230,34 @@ async def write_results(
                 bool(answer and answer.in_catalogue),
                 answer.edition_id if answer else None,
             )
-        )
-        # Validated and encoded by pydantic in one step: model_dump + json.dumps per event was a
-        # third of this function's CPU at 5,000 certificates (issue 15, B4).
-        events.append(
+            for r, answer in ((r, answer_of(r)) for r in passes)
+        ),
+    )
+    # Validated and encoded by pydantic in one step: model_dump + json.dumps per event was a
+    # third of this function's CPU at 5,000 certificates (issue 15, B4).
+    await copy_events(
+        conn,
+        (
             (
                 CERTIFICATE_ISSUED,
                 f"certificate:{r.number}",
-                certificate_event(str(r.number), r, body, issued_on, answer).model_dump_json(),
+                certificate_event(str(r.number), r, body, issued_on, answer_of(r)).model_dump_json(),
             )
-        )
-    if certificates:
-        await conn.copy_records_to_table(
-            "certificates", schema_name=SCHEMA, columns=CERTIFICATE_COLUMNS, records=certificates
-        )
-    await copy_events(conn, events)
+            for r in passes
+        ),
+    )
 
 
-async def copy_events(conn: Any, events: list[tuple[str, str, dict[str, Any] | str]]) -> None:
+async def copy_events(conn: Any, events: Iterable[tuple[str, str, dict[str, Any] | str]]) -> None:
     """The outbox rows of ``emit_many``, written with COPY: at 10,000 certificates a batch the
     unnest INSERT was the slowest step. ``txid`` and ``id`` still come from the column defaults,
     in column order, so the feed's (txid, id) ordering holds as for ``emit_many``. ``data`` is a
-    dict, or its JSON text already."""
-    if events:
-        await conn.copy_records_to_table(
-            "events",
-            schema_name=SCHEMA,
-            columns=("type", "subject", "data"),
-            records=[(t, s, d if isinstance(d, str) else json.dumps(d, ensure_ascii=False)) for t, s, d in events],
-        )
+    dict, or its JSON text already (a list, or a generator: asyncpg encodes as it iterates)."""
+    if isinstance(events, list) and not events:
+        return
+    await conn.copy_records_to_table(
+        "events",
+        schema_name=SCHEMA,
+        columns=("type", "subject", "data"),
+        records=((t, s, d if isinstance(d, str) else json.dumps(d, ensure_ascii=False)) for t, s, d in events),
+    )

@@ -116,24 +116,49 @@ def _unstorable(loc: list[str | int], why: str) -> InvalidInput:
 
 
 def _walk(data: Any, max_depth: int, *, strings: bool) -> None:
-    stack: list[tuple[Any, list[str | int]]] = [(data, ["body"])]
+    # Depth-first, last child first. A node's place is kept as a linked (parent, key) pair and
+    # spelled out as a loc only for an error; values that cannot fail (numbers, booleans, null, and
+    # strings when there is no \\u escape) are not visited: building a loc list per value was half
+    # the guard's time on a 5,000-record upload (issue 15, B4).
+    stack: list[tuple[Any, int, Any]] = [(data, 0, None)]
     while stack:
-        node, loc = stack.pop()
-        if len(loc) - 1 > max_depth:
-            raise _too_deep(loc, max_depth)
+        node, depth, path = stack.pop()
+        if depth > max_depth:
+            raise _too_deep(_loc(path), max_depth)
+        child = depth + 1
+        deep = child > max_depth  # a value down there fails whatever it is
         if isinstance(node, dict):
             for key, value in node.items():
                 why = _bad_string(key) if strings else None
                 if why:
                     safe = key.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
-                    raise _unstorable([*loc, safe], "key " + why)
-                stack.append((value, [*loc, key]))
+                    raise _unstorable([*_loc(path), safe], "key " + why)
+                if isinstance(value, _CONTAINERS) or deep or (strings and isinstance(value, str)):
+                    stack.append((value, child, (path, key)))
         elif isinstance(node, list):
-            stack.extend((value, [*loc, i]) for i, value in enumerate(node))
+            stack.extend(
+                [
+                    (value, child, (path, i))
+                    for i, value in enumerate(node)
+                    if isinstance(value, _CONTAINERS) or deep or (strings and isinstance(value, str))
+                ]
+            )
         elif strings and isinstance(node, str):
             why = _bad_string(node)
             if why:
-                raise _unstorable(loc, why)
+                raise _unstorable(_loc(path), why)
+
+
+_CONTAINERS = (dict, list)
+
+
+def _loc(path: Any) -> list[str | int]:
+    """``["body", key, ...]`` from a linked (parent, key) path."""
+    keys: list[str | int] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    return ["body", *reversed(keys)]
 
 
 # A text body without a declared charset is read as UTF-8, else as GB18030: what Excel on a
