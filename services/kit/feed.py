@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -91,6 +91,13 @@ class Event(BaseModel):
 class EventPage(BaseModel):
     events: list[Event]
     next_cursor: str | None
+
+
+class FeedHead(BaseModel):
+    cursor: str | None = Field(
+        description="after the newest event a reader sees now (null: no event yet); "
+        "every event committed later comes after it"
+    )
 
 
 async def emit(
@@ -200,6 +207,25 @@ async def read_events_json(session: Reader, schema: str, after: str | None, limi
     return b'{"events":' + events.encode() + b',"next_cursor":' + json.dumps(next_cursor).encode() + b"}"
 
 
+async def read_head(session: Reader, schema: str) -> str | None:
+    """The cursor after the newest event the feed shows now: every transaction below the snapshot's
+    xmin has ended, and any event not yet committed belongs to one at or above it, so it comes after
+    this cursor. A reader that needs none of the events so far (a dispatcher with no subscriber)
+    starts here instead of reading them all."""
+    rows = await read_rows(
+        session,
+        text(
+            f"SELECT txid::text::bigint, id FROM {schema}.events "
+            "WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1"
+        ),
+        {},
+    )
+    if not rows:
+        return None
+    txid, event_id = tuple(rows[0])
+    return f"{txid}-{event_id}"
+
+
 async def prune(conn: AsyncConnection, schema: str, older_than: datetime) -> int:
     """Drops events older than the given instant (only below xmin) and moves the horizon."""
     last = (
@@ -240,5 +266,11 @@ def feed_router(schema: str, *, max_limit: int = 1000) -> APIRouter:
     ) -> Response:
         body = await read_events_json(reader, schema, after, min(limit, max_limit))
         return Response(body, media_type="application/json")
+
+    @router.get("/v1/events/head", response_model=FeedHead, summary="Where the change feed ends now")
+    async def events_head(
+        reader: ReaderDep, _: Annotated[Principal, require_roles("platform", "service", "admin")]
+    ) -> FeedHead:
+        return FeedHead(cursor=await read_head(reader, schema))
 
     return router

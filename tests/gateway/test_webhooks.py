@@ -73,9 +73,13 @@ def ev(i: int, org: str, type_: str = "assessment.certificate.issued") -> dict:
 class Feed:
     def __init__(self) -> None:
         self.events: list[dict] = []
+        self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.headers["authorization"].startswith("Bearer ")
+        self.requests.append(request)
+        if request.url.path.endswith("/v1/events/head"):
+            return httpx.Response(200, json={"cursor": f"1-{self.events[-1]['id']}" if self.events else None})
         after = request.url.params.get("after")
         start = int(after.split("-")[1]) if after else 0
         page = [e for e in self.events if e["id"] > start][: int(request.url.params["limit"])]
@@ -292,3 +296,35 @@ async def test_a_round_failing_in_the_database_releases_its_lock(hooks, tokens, 
             await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
     finally:
         await other.dispose()
+
+
+async def test_with_no_active_subscription_the_feed_is_skipped_to_its_head(hooks, tokens, test_db):
+    """No subscriber: each round asks only where the feed ends, never for its events, and moves the
+    cursor there; a subscription approved afterwards gets the events from then on and none before."""
+    client, dispatcher, feed, feed_name = hooks
+    async with test_db.engine("gateway").begin() as conn:  # other tests' subscriptions: out of the way
+        await conn.execute(text("UPDATE gateway.webhooks SET status = 'disabled' WHERE status = 'active'"))
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        feed.events = [ev(i, "univ-skip") for i in range(1, 2501)]
+        await dispatcher.round()
+        await dispatcher.round()
+        assert {r.url.path for r in feed.requests} == {"/v1/events/head"}
+        r = await client.post(
+            "/api/gateway/v1/webhooks",
+            headers=tokens.headers("admin"),
+            json={"url": receiver.url, "event_types": ["*"], "secret": SECRET},
+        )
+        assert r.json()["status"] == "active", r.text
+        feed.requests.clear()
+        feed.events += [ev(2501, "univ-skip"), ev(2502, "univ-skip")]
+        await _round_until(dispatcher, lambda: len(receiver.got) >= 2)
+        await dispatcher.round()
+        assert sorted(receiver.event_ids()) == [f"{feed_name}:2501", f"{feed_name}:2502"]
+        pages = [r for r in feed.requests if r.url.path == "/v1/events"]
+        assert pages and all(r.url.params["limit"] == "1000" for r in pages)
+        # One token for every read of the rounds (it is minted again only when 4 minutes old).
+        assert len({r.headers["authorization"] for r in feed.requests}) == 1
+    finally:
+        await receiver.stop()

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from services.kit.feed import emit, prune, read_events
+from services.kit.feed import emit, prune, read_events, read_head
 from services.kit.problems import Gone, InvalidInput
 
 SCHEMA = "catalogue"
@@ -107,3 +107,36 @@ async def test_cursor_before_pruned_history_is_gone(test_db):
         page = await read_events(conn, SCHEMA, None, 10)
         assert all(e.type != "test.old" for e in page.events)
         await conn.rollback()
+
+
+async def test_the_head_is_after_every_committed_event_and_before_any_still_open(test_db):
+    """``GET /v1/events/head``: a reader starting at the head misses nothing committed later, even
+    by a transaction that was already open (and had written) when the head was read."""
+    engine = test_db.engine(SCHEMA)
+    run = uuid.uuid4().hex
+    async with engine.connect() as conn:
+        await emit(conn, SCHEMA, "test.before", run, {"n": 0})
+        await conn.commit()
+    async with engine.connect() as slow:
+        await emit(slow, SCHEMA, "test.slow", run, {"n": 1})  # open while the head is read
+        head = await read_head(engine, SCHEMA)
+        assert head is not None
+        await slow.commit()
+    async with engine.connect() as conn:
+        await emit(conn, SCHEMA, "test.after", run, {"n": 2})
+        await conn.commit()
+        page = await read_events(conn, SCHEMA, head, 100_000)
+        # (Whether "before" is behind the head depends on every other open transaction of the
+        # cluster, which holds xmin back; what must hold is that nothing after it is missed.)
+        assert [e.data["n"] for e in page.events if e.subject == run][-2:] == [1, 2]
+        await conn.rollback()
+    # Reading the whole feed ends where the head now is.
+    async with engine.connect() as conn:
+        cursor = head
+        while True:
+            page = await read_events(conn, SCHEMA, cursor, 1000)
+            cursor = page.next_cursor
+            if len(page.events) < 1000:
+                break
+        await conn.rollback()
+    assert await read_head(engine, SCHEMA) == cursor
