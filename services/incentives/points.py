@@ -16,14 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.audit import AUDITED_BY_CALLER, AUDITED_ROLES
 from services.kit.auth import Principal
+from services.kit.db import Reader
 from services.kit.feed import emit_many
 from services.kit.obs import request_id_var
-from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
+from services.kit.pages import Page, PageParams, make_page, newest_first_key
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
 from . import engine, tenancy
@@ -341,22 +341,56 @@ def _row_read(row: Evaluation) -> EvaluationRead:
     )
 
 
+_EVALUATION_COLUMNS = (
+    "t.id, t.learner_id, t.scheme, t.as_of, t.total, t.threshold, t.passes, t.ruleset_id, t.ruleset_version, "
+    "t.items, t.declared, t.rerun_of, t.created_at"
+)
+
+
+def _record_read(r: Any) -> EvaluationRead:
+    """:func:`_row_read` from a driver row (``asyncpg.Record``)."""
+    return EvaluationRead(
+        id=r["id"],
+        learner_id=r["learner_id"],
+        scheme=r["scheme"],
+        as_of=r["as_of"],
+        total=r["total"],
+        threshold=r["threshold"],
+        passes=r["passes"],
+        ruleset_id=r["ruleset_id"],
+        ruleset_version=r["ruleset_version"],
+        items=[LineItemRead.model_validate(i) for i in r["items"]],
+        declared=r["declared"],
+        rerun_of=r["rerun_of"],
+        created_at=r["created_at"],
+    )
+
+
 async def list_evaluations(
-    session: AsyncSession, *, principal: Principal, learner_id: str, page: PageParams
+    reader: Reader, *, principal: Principal, learner_id: str, page: PageParams
 ) -> Page[EvaluationRead]:
     """Newest first. A student sees only their own (another's list is empty); a university those of
-    its own students (another learner is 404); admin and platform all."""
+    its own students (another learner is 404); admin and platform all. One autocommit statement
+    (the gateway's summary composes this list: issue 15, B3)."""
     if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
-    if principal.is_university:
-        await tenancy.require_may_act_for(session, principal, learner_id)
-    stmt = select(Evaluation).where(Evaluation.learner_id == learner_id)
-    after = newest_first_after(page, col(Evaluation.created_at), col(Evaluation.id))
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(col(Evaluation.created_at).desc(), col(Evaluation.id).desc()).limit(page.limit + 1)
-    rows = make_page(list((await session.exec(stmt)).all()), page, key=lambda r: newest_first_key(r.created_at, r.id))
-    return Page(items=[_row_read(r) for r in rows.items], next_cursor=rows.next_cursor)
+    args: list[Any] = [learner_id]
+    may_sql = None
+    if principal.is_university:  # tenancy.require_may_act_for, decided by the same statement
+        if principal.org is None:
+            raise NotFound()
+        args.append(principal.org)
+        may_sql = tenancy.student_of_sql("$1", "$2")
+    rows = await tenancy.newest_first_page(
+        reader,
+        table="evaluations",
+        columns=_EVALUATION_COLUMNS,
+        where=["t.learner_id = $1"],
+        args=args,
+        page=page,
+        may_sql=may_sql,
+    )
+    return make_page([_record_read(r) for r in rows], page, key=lambda e: newest_first_key(e.created_at, e.id))
 
 
 def item_changes(before: list[LineItemRead], after: list[LineItemRead]) -> list[ItemChange]:
