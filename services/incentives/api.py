@@ -96,8 +96,10 @@ async def evaluate_batch(
 ) -> Response:
     waited = points.Waited()
     body = await points_batch.evaluate_batch(session, ctx, principal=principal, data=data, waited=waited)
-    # time spent on assessment and the catalogue, and in all (the answer is already serialised)
-    return Response(body, media_type="application/json", headers={"Server-Timing": waited.header()})
+    # time spent on assessment and the catalogue, and in all (the answer is already serialised);
+    # once it is sent, the batch's freed memory goes back to the system (points_batch.give_back_memory)
+    headers = {"Server-Timing": waited.header()}
+    return Response(body, media_type="application/json", headers=headers, background=points_batch.GIVE_BACK)
 
 
 @router.post("/points/simulate", response_model=EvaluationRead, summary="As evaluate, with hypothetical certificates")

@@ -221,10 +221,16 @@ def _answer(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def store_many(
-    session: AsyncSession, principal: Principal, scored: list[Scored], rerun_of: uuid.UUID | None = None
+    session: AsyncSession,
+    principal: Principal,
+    scored: list[Scored],
+    rerun_of: uuid.UUID | None = None,
+    *,
+    commit: bool = True,
 ) -> list[dict[str, Any]]:
     """Every evaluation in one multi-row INSERT, their events and audit entries in one more each, in
-    one transaction. Answers each as ``EvaluationRead`` would serialise it."""
+    one transaction. Answers each as ``EvaluationRead`` would serialise it. ``commit=False``: the
+    caller stores more in the same transaction and commits (a batch stored in chunks)."""
     rows: list[dict[str, Any]] = []
     events: list[tuple[str, str, dict[str, Any]]] = []
     org = principal.org if principal.is_university else None
@@ -272,7 +278,8 @@ async def store_many(
         await session.execute(insert(EVALUATIONS), rows, execution_options={AUDITED_BY_CALLER: True})
         await emit_many(session, SCHEMA, events)
         await _audit_inserts(session, principal, rows)
-        await session.commit()
+        if commit:
+            await session.commit()
     return [_answer(r) for r in rows]
 
 
