@@ -116,7 +116,7 @@ async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admi
 async def me_summary(request: Request, principal: Student, ctx: ContextDep) -> Response:
     """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
     fetched are listed in ``unavailable`` instead of failing the whole answer. ``Server-Timing``
-    gives each part's duration and the total (docs/gateway.md)."""
+    gives each part's duration and the total (docs/integration.md)."""
     timings = summary.Timings()
     answer = await summary.summary(
         ctx.upstreams,

@@ -4,7 +4,7 @@ Each part is fetched from its service in parallel with the student's own token, 
 still applies its own ownership rules. A part that cannot be fetched in time is named in
 ``unavailable`` and the rest is answered: one slow service never fails the student's screen.
 
-The answer carries a ``Server-Timing`` header (docs/gateway.md): each part's duration as the gateway
+The answer carries a ``Server-Timing`` header (docs/integration.md): each part's duration as the gateway
 saw it (request sent to body parsed) and ``total``, the whole handler. ``total`` minus the slowest
 part is what composing adds; ``python -m bench`` (B3) reports it under load.
 """
