@@ -106,6 +106,41 @@ async def _rulesets_checked(
     return rulesets
 
 
+@dataclass
+class Gathered:
+    """Everything a list of evaluations is scored from, read with one call to each other service:
+    the rule set per item, each item's certificate rows and the catalogue's answers for them."""
+
+    items: list[EvaluateIn]
+    as_ofs: list[date]
+    rulesets: dict[tuple[str, date], RuleSet]
+    rows: list[list[_Row]]
+    answers: dict[Any, Any]
+
+    def score(self, start: int = 0, stop: int | None = None) -> list[Scored]:
+        """Items ``start:stop`` scored by the engine; their certificate rows are let go (a batch
+        scores chunk by chunk, so it never holds every evaluation's score at once)."""
+        out = []
+        for n in range(start, len(self.items) if stop is None else min(stop, len(self.items))):
+            data, as_of, mine = self.items[n], self.as_ofs[n], self.rows[n]
+            self.rows[n] = []
+            facts = [
+                engine.CertificateFact(
+                    number=number,
+                    occupation_code=code,
+                    level=lv,
+                    issued_on=on,
+                    in_catalogue=self.answers[(code, lv, on, wt)].in_catalogue,
+                    edition_id=self.answers[(code, lv, on, wt)].edition_id,
+                    hypothetical=hypo,
+                )
+                for number, code, lv, on, wt, hypo in mine
+            ]
+            ruleset = self.rulesets[(data.scheme, as_of)]
+            out.append(Scored(data, ruleset, as_of, engine.score(ruleset.rules, data.declared, facts)))
+        return out
+
+
 async def score_many(
     session: AsyncSession,
     ctx: Context,
@@ -116,7 +151,24 @@ async def score_many(
     students_of: str | None = None,
     batch: bool = False,
 ) -> list[Scored]:
-    """Scores evaluations in memory, asking each other service once for the whole list.
+    """Scores evaluations in memory, asking each other service once for the whole list (:func:`gather`)."""
+    gathered = await gather(
+        session, ctx, items, waited=waited, hypothetical=hypothetical, students_of=students_of, batch=batch
+    )
+    return gathered.score()
+
+
+async def gather(
+    session: AsyncSession,
+    ctx: Context,
+    items: list[EvaluateIn],
+    *,
+    waited: Waited,
+    hypothetical: list[HypotheticalCertificate] | None = None,
+    students_of: str | None = None,
+    batch: bool = False,
+) -> Gathered:
+    """What :meth:`Gathered.score` scores from, asking each other service once for the whole list.
 
     The rule set in force is read once per (scheme, date); then one call to assessment for every
     learner's valid certificates (and the universities they are students of) and one to the
@@ -149,28 +201,12 @@ async def score_many(
             for i, h in enumerate(hypothetical or [])
         ]
         rows.append(mine)
+    del evidence  # the rows hold what scoring needs
     keys = [(code, lv, on, wt) for mine in rows for _, code, lv, on, wt, _ in mine]
     started = time.perf_counter()
     answers = await ctx.catalogue.lookup(keys) if keys else {}
     waited.catalogue_s += time.perf_counter() - started
-
-    out = []
-    for data, as_of, mine in zip(items, as_ofs, rows, strict=True):
-        facts = [
-            engine.CertificateFact(
-                number=number,
-                occupation_code=code,
-                level=lv,
-                issued_on=on,
-                in_catalogue=answers[(code, lv, on, wt)].in_catalogue,
-                edition_id=answers[(code, lv, on, wt)].edition_id,
-                hypothetical=hypo,
-            )
-            for number, code, lv, on, wt, hypo in mine
-        ]
-        ruleset = rulesets[(data.scheme, as_of)]
-        out.append(Scored(data, ruleset, as_of, engine.score(ruleset.rules, data.declared, facts)))
-    return out
+    return Gathered(items, as_ofs, rulesets, rows, answers)
 
 
 def _line_items(result: engine.Score) -> list[LineItemRead]:

@@ -2,14 +2,14 @@
 
 A university evaluates its graduating class, or the bureau a whole cohort, without one request per
 learner. The items are the single route's bodies; the answers are the single route's answers, in
-the same order. It is the single route's code path (``points.score_many`` / ``points.store_many``)
+the same order. It is the single route's code path (``points.gather`` / ``Gathered.score`` / ``points.store_many``)
 with more than one item: the rule set in force is read once per (scheme, date), assessment is asked
 once per 5,000 learners for their valid certificates and the catalogue once per 10,000 distinct
 (occupation, level, issue date) — never once per learner or per certificate — and all evaluations,
 their events and audit entries are stored with set-based INSERTs in one transaction, ``CHUNK``
-evaluations a statement: each chunk's rows, events, audit entries and statement parameters are
-built, written and turned into the answer's JSON before the next, so the process never holds every
-copy of all 1,000 at once (issue 15: incentives' peak memory under B6).
+evaluations a statement: each chunk is scored, its rows, events, audit entries and statement
+parameters built and written, and turned into the answer's JSON before the next, so the process
+never holds every copy of all 1,000 at once (issue 15: incentives' peak memory under B6).
 
 Who: admin, and a university for its own students only (learners assessment knows as uploaded by
 that university; any other learner makes the whole batch a 404 listing the items). A student has
@@ -30,7 +30,7 @@ from starlette.background import BackgroundTask
 from services.kit.auth import Principal
 
 from .deps import Context
-from .points import Scored, Waited, score_many, store_many
+from .points import Waited, gather, store_many
 from .schemas import EvaluateIn, EvaluationRead
 
 MAX_BATCH = 1_000
@@ -84,13 +84,10 @@ async def evaluate_batch(
     """The answer as JSON bytes (``EvaluationBatchRead``), serialised once: built from values already
     validated, a thousand evaluations are not turned into models and back (py-spy: a sixth of a batch)."""
     students_of = principal.org if principal.is_university else None
-    scored: list[Scored | None] = [
-        *await score_many(session, ctx, data.items, waited=waited, students_of=students_of, batch=True)
-    ]
+    gathered = await gather(session, ctx, data.items, waited=waited, students_of=students_of, batch=True)
     pieces: list[bytes] = []
-    for start in range(0, len(scored), CHUNK):
-        chunk = [s for s in scored[start : start + CHUNK] if s is not None]
-        scored[start : start + CHUNK] = [None] * len(chunk)  # each chunk's scores are let go once stored
+    for start in range(0, len(data.items), CHUNK):
+        chunk = gathered.score(start, start + CHUNK)  # scored, stored and answered a chunk at a time
         answers = await store_many(session, principal, chunk, commit=False)
         del chunk
         # The answers of a chunk as JSON array elements ("[...]" without its brackets)
