@@ -102,10 +102,12 @@ def ensure_hey() -> str | None:
     return shutil.which("hey")
 
 
-def loadgen(mix: list[dict[str, Any]], *, rate: float, seconds: float, connections: int = 64) -> dict[str, Any]:
-    """bench/loadgen.py in its own process (open loop at ``rate``)."""
+def loadgen(
+    mix: list[dict[str, Any]], *, rate: float, seconds: float, connections: int = 64, **extra: Any
+) -> dict[str, Any]:
+    """bench/loadgen.py in its own process (open loop at ``rate``); ``extra`` goes into its spec."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"rate": rate, "seconds": seconds, "connections": connections, "mix": mix}, f)
+        json.dump({"rate": rate, "seconds": seconds, "connections": connections, "mix": mix, **extra}, f)
     try:
         out = subprocess.run(
             [sys.executable, "-m", "bench.loadgen", f.name], capture_output=True, text=True, check=True, cwd=HERE.parent
@@ -394,14 +396,28 @@ def b3(plat: Platform, load: Load, rounds: int, learner: str | None, pids: dict[
     # Reference, not the target's baseline: the four calls at once, each at the rate, i.e. the
     # services' share of the summary's load without the gateway; its slowest p99 per round.
     together: list[float] = []
+    # CPU per lone call in its service; from the summary's Server-Timing, per request, what the
+    # summary adds beyond its slowest part (latency here − that part; the gateway's total − that part).
+    cpu_part: dict[str, list[float]] = {k: [] for k in calls}
+    over: dict[str, list[float]] = {k: [] for k in ("p50", "p99", "handler_p50", "handler_p99")}
     for _ in range(rounds):
         for k, u in calls.items():
-            base[k].append(load.fixed_rate(u, student, rate))
+            lone, cpu_ms = _lone_call(load, u, student, rate, procs.get(service_url[parts(learner)[k][0]]))
+            base[k].append(lone)
+            cpu_part[k] += [cpu_ms] if cpu_ms is not None else []
         with ThreadPoolExecutor(len(calls)) as pool:
             at_once = list(pool.map(lambda u: load.fixed_rate(u, student, rate), calls.values()))
         together.append(max(x.p99_ms for x in at_once))
         before = {k: cpu_s(p) for k, p in procs.items()}
-        ours.append(load.fixed_rate(url, student, rate))
+        got = loadgen(
+            [{"url": url, "headers": {"Authorization": f"Bearer {student}"}}],
+            rate=rate,
+            seconds=load.seconds,
+            server_timing=True,
+        )
+        ours.append(LoadResult(got["rate"], got["p50_ms"], got["p99_ms"], got["errors"]))
+        for k in over if got.get("timed") else ():
+            over[k].append(got[f"handler_over_{k[8:]}_ms" if k.startswith("handler_") else f"over_{k}_ms"])
         answered = ours[-1].rps * load.seconds
         if procs and answered:
             used = {k: cpu_s(p) - before[k] for k, p in procs.items()}
@@ -425,14 +441,44 @@ def b3(plat: Platform, load: Load, rounds: int, learner: str | None, pids: dict[
             pctl(ours),
             f"max {top.rps:.0f} req/s; calls' p99 ms: {others}; the four at once, slowest p99 "
             f"{_median(together):.1f} ms ({our_p99 / (_median(together) or 1):.2f}×); errors {errors}; "
-            f"learner with {shape}"
-            + (
-                f"; CPU per summary: gateway {_median(cpu_gw):.2f} ms, all processes {_median(cpu_all):.2f} ms"
-                if cpu_gw
-                else ""
-            ),
+            f"learner with {shape}" + _b3_figures(over, cpu_gw, cpu_all, cpu_part),
         )
     ]
+
+
+def _lone_call(load: Load, url: str, token: str, rate: float, pid: int | None) -> tuple[LoadResult, float | None]:
+    """One composed call alone at ``rate``, and its service's CPU ms per call (None without a pid)."""
+    before = cpu_s(pid) if pid else 0.0
+    res = load.fixed_rate(url, token, rate)
+    if not pid or not res.rps:
+        return res, None
+    return res, 1000 * (cpu_s(pid) - before) / (res.rps * load.seconds)
+
+
+def _b3_figures(
+    over: dict[str, list[float]], cpu_gw: list[float], cpu_all: list[float], cpu_part: dict[str, list[float]]
+) -> str:
+    return (
+        (
+            f"; composition overhead (summary latency − its slowest part in the same request, from "
+            f"Server-Timing) p50/p99 {_median(over['p50']):.1f} / {_median(over['p99']):.1f} ms, inside "
+            f"the gateway (total − slowest part) {_median(over['handler_p50']):.1f} / "
+            f"{_median(over['handler_p99']):.1f} ms"
+            if over["p50"]
+            else ""
+        )
+        + (
+            f"; CPU per summary: gateway {_median(cpu_gw):.2f} ms, all processes {_median(cpu_all):.2f} ms"
+            if cpu_gw
+            else ""
+        )
+        + (
+            "; CPU per lone call in its service: "
+            + ", ".join(f"{k} {_median(v):.2f} ms" for k, v in cpu_part.items() if v)
+            if any(cpu_part.values())
+            else ""
+        )
+    )
 
 
 def b4(records: int, batch: int) -> list[Row]:

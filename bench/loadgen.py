@@ -5,6 +5,11 @@
 SPEC: {"rate": req/s, "seconds": n, "connections": n, "mix": [{"weight": 90, "method": "GET",
 "url": "http://127.0.0.1:8000/path", "headers": {...}, "body": "..."}, ...]}.
 
+With ``"server_timing": true`` it also reads each answer's ``Server-Timing`` header (a ``total``
+and the parts, as ``GET /api/me/summary`` sends it) and reports the composition overhead per
+request: ``over_p50_ms``/``over_p99_ms`` = latency here minus the slowest part's ``dur``, and
+``handler_over_p50_ms``/``_p99_ms`` = ``total`` minus the slowest part (inside the gateway).
+
 Open loop: request i is due at ``i / rate`` whatever happened before, and its latency counts from
 that moment (queueing for a free connection included), so a slow server cannot slow the clock down
 (no coordinated omission). Keep-alive connections, raw asyncio streams: no HTTP library on the hot
@@ -23,8 +28,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-async def read_headers(reader: asyncio.StreamReader) -> tuple[int, bool, bool]:
-    """Content-Length, chunked, Connection: close."""
+async def read_headers(reader: asyncio.StreamReader, seen: dict[bytes, bytes] | None = None) -> tuple[int, bool, bool]:
+    """Content-Length, chunked, Connection: close; the value of each header named in ``seen`` into it."""
     length, chunked, close = 0, False, False
     while True:
         line = await reader.readline()
@@ -38,6 +43,23 @@ async def read_headers(reader: asyncio.StreamReader) -> tuple[int, bool, bool]:
             chunked = True
         elif name == b"connection" and b"close" in value.lower():
             close = True
+        elif seen is not None and name in seen:
+            seen[name] = value.strip()
+
+
+def server_timing(value: bytes) -> tuple[float, float] | None:
+    """(``total``'s dur, the slowest other entry's dur) of a Server-Timing value, ms."""
+    total, slowest = None, 0.0
+    for entry in value.decode("latin-1").split(","):
+        name, *params = entry.strip().split(";")
+        dur = next((float(p.split("=", 1)[1]) for p in params if p.strip().startswith("dur=")), None)
+        if dur is None:
+            continue
+        if name == "total":
+            total = dur
+        else:
+            slowest = max(slowest, dur)
+    return None if total is None else (total, slowest)
 
 
 class Conn:
@@ -46,7 +68,7 @@ class Conn:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, raw: bytes) -> int:
+    async def request(self, raw: bytes, seen: dict[bytes, bytes] | None = None) -> int:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -56,7 +78,7 @@ class Conn:
             self.writer = None
             raise ConnectionError("closed")
         status = int(status_line.split()[1])
-        length, chunked, close = await read_headers(self.reader)
+        length, chunked, close = await read_headers(self.reader, seen)
         if chunked:
             while True:
                 size = int((await self.reader.readline()).split(b";")[0], 16)
@@ -101,14 +123,18 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     choices = rng.choices([b for b, _ in items], weights=[w for _, w in items], k=int(rate * seconds))
     lat: list[float] = []
     lags: list[float] = []
+    timed = bool(spec.get("server_timing"))
+    over: list[float] = []  # latency here minus the slowest part
+    handler_over: list[float] = []  # the handler's total minus the slowest part
     codes: dict[str, int] = {}
     errors = 0
 
     async def one(due: float, raw: bytes) -> None:
         nonlocal errors
         conn = await idle.get()
+        seen: dict[bytes, bytes] | None = {b"server-timing": b""} if timed else None
         try:
-            status = await conn.request(raw)
+            status = await conn.request(raw, seen)
             codes[str(status)] = codes.get(str(status), 0) + 1
             if status >= 400:
                 errors += 1
@@ -118,6 +144,10 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         finally:
             idle.put_nowait(conn)
         lat.append((time.perf_counter() - due) * 1000)
+        timing = server_timing(seen[b"server-timing"]) if seen else None
+        if timing is not None:
+            over.append(lat[-1] - timing[1])
+            handler_over.append(timing[0] - timing[1])
 
     start = time.perf_counter() + 0.05
     tasks = []
@@ -138,6 +168,17 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": pct(lat, 50),
         "p99_ms": pct(lat, 99),
         "lag_p99_ms": pct(lags, 99),
+        **(
+            {
+                "timed": len(over),
+                "over_p50_ms": pct(over, 50),
+                "over_p99_ms": pct(over, 99),
+                "handler_over_p50_ms": pct(handler_over, 50),
+                "handler_over_p99_ms": pct(handler_over, 99),
+            }
+            if timed
+            else {}
+        ),
     }
 
 

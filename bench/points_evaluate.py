@@ -97,6 +97,18 @@ def cpu_s(pid: int) -> float:
         return 0.0
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident set now (VmRSS) and its peak so far (VmHWM), MB (Linux /proc)."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line[:5]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
 def learner_ids(plat: Platform, learners: int) -> list[str]:
     dev = DevSecrets.load_or_create(plat.root)
     return [learner_id(id_number(n), dev.learner_id_key) for n in range(learners)]
@@ -344,7 +356,9 @@ async def run(
     if recording:
         recording[0].wait()
     recording = spy(pids["incentives"], 10) if profile == "batch" else recording
+    mem_before = memory_mb(pids["incentives"])
     m = await evaluate_batches(plat, ids, batch=batch, concurrency=concurrency, pids=pids)
+    mem_after = memory_mb(pids["incentives"])
     if recording:
         from .profile import summarise  # bench.profile imports bench.__main__, which imports this module
 
@@ -365,6 +379,11 @@ async def run(
     print(f"share of incentives' time waiting on assessment    {m.share('assessment'):8.1%}")
     print(f"share of incentives' time waiting on the catalogue {m.share('catalogue'):8.1%}")
     print(f"(incentives' answer time summed over batches: {m.waited_s.get('total', 0.0):.1f} s)")
+    print(
+        f"incentives' memory: RSS {mem_before.get('VmRSS', 0):.0f} MB before the batches (peak so far "
+        f"{mem_before.get('VmHWM', 0):.0f}), {mem_after.get('VmRSS', 0):.0f} MB after, "
+        f"peak {mem_after.get('VmHWM', 0):.0f} MB"
+    )
     if base:
         print(f"ratio batch / single                               {m.rate / base.rate:8.1f}x")
     if m.problems:

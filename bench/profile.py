@@ -1,11 +1,14 @@
 """py-spy profile of one process under load: where a missed target's time goes.
 
     python -m bench.profile [catalogue|gateway] [--seconds 8]
+    python -m bench.profile incentives --path '/v1/points/evaluations?learner_id=l1&limit=1' --role student --sub l1
 
 Starts the platform as ``python -m bench`` does, loads ``GET /v1/lookup`` (direct for the
 catalogue, through the gateway for the gateway) with hey, records the process with py-spy
 (``pip install py-spy``; not a project dependency) and prints the functions with the most samples,
-own and cumulative.
+own and cumulative. With ``--path`` it loads that GET on the target service directly instead, with
+a token of ``--role``/``--sub`` (the summary's parts: see docs/bench.md); the database is empty
+apart from the demo catalogue, so a read path's own cost shows, not its rows'.
 """
 
 from __future__ import annotations
@@ -70,7 +73,12 @@ def summarise(raw: Path, top: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("target", nargs="?", default="catalogue", choices=["catalogue", "gateway"])
+    parser.add_argument(
+        "target",
+        nargs="?",
+        default="catalogue",
+        choices=["catalogue", "gateway", "assessment", "credit_bank", "incentives"],
+    )
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
@@ -79,16 +87,25 @@ def main() -> None:
         help="C frames too (py-spy pauses the process per sample): uvloop's idle wait is then told "
         "apart from its work, which without it all shows as Runner.run",
     )
+    parser.add_argument("--path", help="a GET on the target itself instead of the lookup")
+    parser.add_argument("--role", default="admin")
+    parser.add_argument("--sub", default=None)
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).with_name("py-spy"))
-    with platform(("gateway", "catalogue"), RAISED_LIMITS) as plat:
+    names = tuple(dict.fromkeys(("gateway", "catalogue", args.target)))
+    with platform(names, RAISED_LIMITS) as plat:
         asyncio.run(_load_demo(plat.db_admin))
-        token = plat.token("admin")
-        url = (
-            f"{plat.url('catalogue')}/v1/lookup?{QUERY}"
-            if args.target == "catalogue"
-            else f"{plat.url('gateway')}/api/catalogue/v1/lookup?{QUERY}"
-        )
+        token = plat.token(args.role, **({"sub": args.sub} if args.sub else {}))
+        if args.path:
+            url = f"{plat.url(args.target)}{args.path}"
+        elif args.target in ("catalogue", "gateway"):
+            url = (
+                f"{plat.url('catalogue')}/v1/lookup?{QUERY}"
+                if args.target == "catalogue"
+                else f"{plat.url('gateway')}/api/catalogue/v1/lookup?{QUERY}"
+            )
+        else:
+            raise SystemExit("--path is needed for that target")
         load = subprocess.Popen(
             ["hey", "-z", f"{args.seconds + 3}s", "-c", "32", "-H", f"Authorization: Bearer {token}", url],
             stdout=subprocess.DEVNULL,

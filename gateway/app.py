@@ -113,15 +113,21 @@ async def create_client(data: clients.ClientCreate, session: SessionDep, _: Admi
 
 
 @router.get("/api/me/summary", response_model=summary.Summary, tags=["me"])
-async def me_summary(request: Request, principal: Student, ctx: ContextDep) -> summary.Summary:
+async def me_summary(request: Request, principal: Student, ctx: ContextDep) -> Response:
     """The student's certificates, credit balance, points and subsidy claims; parts that cannot be
-    fetched are listed in ``unavailable`` instead of failing the whole answer."""
-    return await summary.summary(
+    fetched are listed in ``unavailable`` instead of failing the whole answer. ``Server-Timing``
+    gives each part's duration and the total (docs/integration.md)."""
+    timings = summary.Timings()
+    answer = await summary.summary(
         ctx.upstreams,
         learner_id=principal.sub,
         token=bearer_token(request),
         budget_s=ctx.settings.summary_budget_s,
+        timings=timings,
     )
+    body = answer.model_dump_json()  # serialised once (response_model stays for the docs)
+    headers = {"Server-Timing": timings.header(answer.unavailable)}
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def _services_ready(app: FastAPI) -> Response:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
-from services.kit.db import ReaderDep, SessionDep
+from services.kit.db import ReaderDep, SessionDep, reader_of
 from services.kit.net import client_address
 from services.kit.pages import Page, PageDep
 
@@ -39,12 +39,17 @@ async def get_certificate(number: str, session: SessionDep, principal: Principal
 
 @router.get("/certificates", response_model=Page[CertificateRead])
 async def list_certificates(
-    session: SessionDep,
+    request: Request,
     principal: ListReader,
     page: PageDep,
     learner_id: Annotated[str, Query(max_length=40)],
-) -> Page[CertificateRead]:
-    return await certificates.list_certificates(session, principal=principal, learner_id=learner_id, page=page)
+) -> Response:
+    # No ORM session and one serialisation (GET /api/me/summary composes this list: issue 15, B3);
+    # the reader straight from the app, not one more dependency to solve.
+    answer = await certificates.list_certificates(
+        reader_of(request.app), principal=principal, learner_id=learner_id, page=page
+    )
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post(

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
+from services.kit.db import Reader, fetch_raw
 from services.kit.feed import emit
 from services.kit.pages import Page, PageParams, make_page
 from services.kit.pii import mask_name
@@ -127,23 +128,50 @@ async def check_certificates(session: AsyncSession, *, numbers: list[str]) -> li
     return out
 
 
+# A learner's certificates with each one's candidate facts, one page (``limit + 1`` rows), in one
+# autocommit statement on the driver connection (GET /api/me/summary composes this list: issue 15, B3).
+_LIST_SQL = f"""
+SELECT c.number, c.learner_id, c.holder_name, c.university_org, c.occupation_code, c.occupation_name,
+       c.work_type, c.level, c.body_id, c.issued_on, c.status, c.status_reason, c.in_catalogue_on_issue,
+       cand.graduation_year
+FROM {SCHEMA}.certificates c
+LEFT JOIN {SCHEMA}.records r ON r.id = c.record_id
+LEFT JOIN {SCHEMA}.candidates cand ON cand.learner_id = r.learner_id AND cand.owner_org = coalesce(r.university_org, '')
+WHERE c.learner_id = $1 AND ($2::varchar IS NULL OR c.university_org = $2) AND ($3::varchar IS NULL OR c.number > $3)
+ORDER BY c.number
+LIMIT $4"""
+
+
 async def list_certificates(
-    session: AsyncSession, *, principal: Principal, learner_id: str, page: PageParams
+    reader: Reader, *, principal: Principal, learner_id: str, page: PageParams
 ) -> Page[CertificateRead]:
     """A learner's certificates; a university sees only those it issued, a student only their own."""
-    stmt = select(Certificate).where(Certificate.learner_id == learner_id).order_by(col(Certificate.number))
     if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
     scope = principal.org_scope(None)
-    if scope is not None:
-        stmt = stmt.where(Certificate.university_org == scope)
-    if page.after is not None:
-        stmt = stmt.where(col(Certificate.number) > str(page.after))
-    rows = list((await session.exec(stmt.limit(page.limit + 1))).all())
-    candidates = await candidate_facts(session, rows)
-    return make_page(
-        [certificate_read(principal, c, candidates.get(c.record_id)) for c in rows], page, key=lambda c: c.number
-    )
+    after = None if page.after is None else str(page.after)
+    rows = await fetch_raw(reader, _LIST_SQL, learner_id, scope, after, page.limit + 1)
+    items = []
+    for r in rows:
+        reveal = principal.is_learner(r["learner_id"]) or principal.owns_org(r["university_org"])
+        items.append(
+            CertificateRead(
+                number=r["number"],
+                learner_id=r["learner_id"],
+                holder_name=r["holder_name"] if reveal else mask_name(r["holder_name"]),
+                occupation_code=r["occupation_code"],
+                occupation_name=r["occupation_name"],
+                work_type=r["work_type"],
+                level=r["level"],
+                body_id=r["body_id"],
+                issued_on=r["issued_on"],
+                status=r["status"],
+                status_reason=r["status_reason"],
+                in_catalogue_on_issue=r["in_catalogue_on_issue"],
+                graduation_year=r["graduation_year"],
+            )
+        )
+    return make_page(items, page, key=lambda c: c.number)
 
 
 async def change_status(

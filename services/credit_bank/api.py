@@ -4,11 +4,11 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
-from services.kit.db import SessionDep
+from services.kit.db import SessionDep, reader_of
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
@@ -152,5 +152,8 @@ async def get_ledger(
 
 
 @router.get("/accounts/{learner_id}/transcript", response_model=Transcript)
-async def get_transcript(learner_id: str, session: SessionDep, principal: PrincipalDep) -> Transcript:
-    return await accounts.transcript(session, principal=principal, learner_id=learner_id)
+async def get_transcript(learner_id: str, request: Request, principal: PrincipalDep) -> Response:
+    # One statement without an ORM session, serialised once (GET /api/me/summary composes the
+    # transcript: issue 15, B3); the reader straight from the app, not one more dependency.
+    answer = await accounts.transcript(reader_of(request.app), principal=principal, learner_id=learner_id)
+    return Response(answer.model_dump_json(), media_type="application/json")

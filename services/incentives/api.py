@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.kit.auth import Principal, PrincipalDep, require_roles
-from services.kit.db import SessionDep
+from services.kit.db import SessionDep, reader_of
 from services.kit.idempotency import IdempotencyKey
 from services.kit.pages import Page, PageDep
 
@@ -96,8 +96,10 @@ async def evaluate_batch(
 ) -> Response:
     waited = points.Waited()
     body = await points_batch.evaluate_batch(session, ctx, principal=principal, data=data, waited=waited)
-    # time spent on assessment and the catalogue, and in all (the answer is already serialised)
-    return Response(body, media_type="application/json", headers={"Server-Timing": waited.header()})
+    # time spent on assessment and the catalogue, and in all (the answer is already serialised);
+    # once it is sent, the batch's freed memory goes back to the system (points_batch.give_back_memory)
+    headers = {"Server-Timing": waited.header()}
+    return Response(body, media_type="application/json", headers=headers, background=points_batch.GIVE_BACK)
 
 
 @router.post("/points/simulate", response_model=EvaluationRead, summary="As evaluate, with hypothetical certificates")
@@ -108,10 +110,11 @@ async def simulate(data: SimulateIn, session: SessionDep, principal: Evaluator, 
 
 
 @router.get("/points/evaluations", response_model=Page[EvaluationRead])
-async def list_evaluations(
-    session: SessionDep, principal: Reader, page: PageDep, learner_id: LearnerQuery
-) -> Page[EvaluationRead]:
-    return await points.list_evaluations(session, principal=principal, learner_id=learner_id, page=page)
+async def list_evaluations(request: Request, principal: Reader, page: PageDep, learner_id: LearnerQuery) -> Response:
+    # No ORM session, serialised once (the gateway's summary composes this list: issue 15, B3).
+    reader = reader_of(request.app)
+    answer = await points.list_evaluations(reader, principal=principal, learner_id=learner_id, page=page)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/points/evaluations/{evaluation_id}/rerun", response_model=RerunRead)
@@ -131,12 +134,14 @@ async def submit_claim(
 
 @router.get("/subsidy-claims", response_model=Page[ClaimRead])
 async def list_claims(
-    session: SessionDep,
+    request: Request,
     principal: Reader,
     page: PageDep,
     learner_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-) -> Page[ClaimRead]:
-    return await subsidies.list_claims(session, principal=principal, learner_id=learner_id, page=page)
+) -> Response:
+    # No ORM session, serialised once (the gateway's summary composes this list: issue 15, B3).
+    answer = await subsidies.list_claims(reader_of(request.app), principal=principal, learner_id=learner_id, page=page)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get("/subsidy-claims/{claim_id}", response_model=ClaimRead)

@@ -16,14 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, text
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.audit import AUDITED_BY_CALLER, AUDITED_ROLES
 from services.kit.auth import Principal
+from services.kit.db import Reader
 from services.kit.feed import emit_many
 from services.kit.obs import request_id_var
-from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
+from services.kit.pages import Page, PageParams, make_page, newest_first_key
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
 from . import engine, tenancy
@@ -106,6 +106,41 @@ async def _rulesets_checked(
     return rulesets
 
 
+@dataclass
+class Gathered:
+    """Everything a list of evaluations is scored from, read with one call to each other service:
+    the rule set per item, each item's certificate rows and the catalogue's answers for them."""
+
+    items: list[EvaluateIn]
+    as_ofs: list[date]
+    rulesets: dict[tuple[str, date], RuleSet]
+    rows: list[list[_Row]]
+    answers: dict[Any, Any]
+
+    def score(self, start: int = 0, stop: int | None = None) -> list[Scored]:
+        """Items ``start:stop`` scored by the engine; their certificate rows are let go (a batch
+        scores chunk by chunk, so it never holds every evaluation's score at once)."""
+        out = []
+        for n in range(start, len(self.items) if stop is None else min(stop, len(self.items))):
+            data, as_of, mine = self.items[n], self.as_ofs[n], self.rows[n]
+            self.rows[n] = []
+            facts = [
+                engine.CertificateFact(
+                    number=number,
+                    occupation_code=code,
+                    level=lv,
+                    issued_on=on,
+                    in_catalogue=self.answers[(code, lv, on, wt)].in_catalogue,
+                    edition_id=self.answers[(code, lv, on, wt)].edition_id,
+                    hypothetical=hypo,
+                )
+                for number, code, lv, on, wt, hypo in mine
+            ]
+            ruleset = self.rulesets[(data.scheme, as_of)]
+            out.append(Scored(data, ruleset, as_of, engine.score(ruleset.rules, data.declared, facts)))
+        return out
+
+
 async def score_many(
     session: AsyncSession,
     ctx: Context,
@@ -116,7 +151,24 @@ async def score_many(
     students_of: str | None = None,
     batch: bool = False,
 ) -> list[Scored]:
-    """Scores evaluations in memory, asking each other service once for the whole list.
+    """Scores evaluations in memory, asking each other service once for the whole list (:func:`gather`)."""
+    gathered = await gather(
+        session, ctx, items, waited=waited, hypothetical=hypothetical, students_of=students_of, batch=batch
+    )
+    return gathered.score()
+
+
+async def gather(
+    session: AsyncSession,
+    ctx: Context,
+    items: list[EvaluateIn],
+    *,
+    waited: Waited,
+    hypothetical: list[HypotheticalCertificate] | None = None,
+    students_of: str | None = None,
+    batch: bool = False,
+) -> Gathered:
+    """What :meth:`Gathered.score` scores from, asking each other service once for the whole list.
 
     The rule set in force is read once per (scheme, date); then one call to assessment for every
     learner's valid certificates (and the universities they are students of) and one to the
@@ -149,28 +201,12 @@ async def score_many(
             for i, h in enumerate(hypothetical or [])
         ]
         rows.append(mine)
+    del evidence  # the rows hold what scoring needs
     keys = [(code, lv, on, wt) for mine in rows for _, code, lv, on, wt, _ in mine]
     started = time.perf_counter()
     answers = await ctx.catalogue.lookup(keys) if keys else {}
     waited.catalogue_s += time.perf_counter() - started
-
-    out = []
-    for data, as_of, mine in zip(items, as_ofs, rows, strict=True):
-        facts = [
-            engine.CertificateFact(
-                number=number,
-                occupation_code=code,
-                level=lv,
-                issued_on=on,
-                in_catalogue=answers[(code, lv, on, wt)].in_catalogue,
-                edition_id=answers[(code, lv, on, wt)].edition_id,
-                hypothetical=hypo,
-            )
-            for number, code, lv, on, wt, hypo in mine
-        ]
-        ruleset = rulesets[(data.scheme, as_of)]
-        out.append(Scored(data, ruleset, as_of, engine.score(ruleset.rules, data.declared, facts)))
-    return out
+    return Gathered(items, as_ofs, rulesets, rows, answers)
 
 
 def _line_items(result: engine.Score) -> list[LineItemRead]:
@@ -221,10 +257,16 @@ def _answer(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def store_many(
-    session: AsyncSession, principal: Principal, scored: list[Scored], rerun_of: uuid.UUID | None = None
+    session: AsyncSession,
+    principal: Principal,
+    scored: list[Scored],
+    rerun_of: uuid.UUID | None = None,
+    *,
+    commit: bool = True,
 ) -> list[dict[str, Any]]:
     """Every evaluation in one multi-row INSERT, their events and audit entries in one more each, in
-    one transaction. Answers each as ``EvaluationRead`` would serialise it."""
+    one transaction. Answers each as ``EvaluationRead`` would serialise it. ``commit=False``: the
+    caller stores more in the same transaction and commits (a batch stored in chunks)."""
     rows: list[dict[str, Any]] = []
     events: list[tuple[str, str, dict[str, Any]]] = []
     org = principal.org if principal.is_university else None
@@ -272,7 +314,8 @@ async def store_many(
         await session.execute(insert(EVALUATIONS), rows, execution_options={AUDITED_BY_CALLER: True})
         await emit_many(session, SCHEMA, events)
         await _audit_inserts(session, principal, rows)
-        await session.commit()
+        if commit:
+            await session.commit()
     return [_answer(r) for r in rows]
 
 
@@ -341,22 +384,56 @@ def _row_read(row: Evaluation) -> EvaluationRead:
     )
 
 
+_EVALUATION_COLUMNS = (
+    "t.id, t.learner_id, t.scheme, t.as_of, t.total, t.threshold, t.passes, t.ruleset_id, t.ruleset_version, "
+    "t.items, t.declared, t.rerun_of, t.created_at"
+)
+
+
+def _record_read(r: Any) -> EvaluationRead:
+    """:func:`_row_read` from a driver row (``asyncpg.Record``)."""
+    return EvaluationRead(
+        id=r["id"],
+        learner_id=r["learner_id"],
+        scheme=r["scheme"],
+        as_of=r["as_of"],
+        total=r["total"],
+        threshold=r["threshold"],
+        passes=r["passes"],
+        ruleset_id=r["ruleset_id"],
+        ruleset_version=r["ruleset_version"],
+        items=[LineItemRead.model_validate(i) for i in r["items"]],
+        declared=r["declared"],
+        rerun_of=r["rerun_of"],
+        created_at=r["created_at"],
+    )
+
+
 async def list_evaluations(
-    session: AsyncSession, *, principal: Principal, learner_id: str, page: PageParams
+    reader: Reader, *, principal: Principal, learner_id: str, page: PageParams
 ) -> Page[EvaluationRead]:
     """Newest first. A student sees only their own (another's list is empty); a university those of
-    its own students (another learner is 404); admin and platform all."""
+    its own students (another learner is 404); admin and platform all. One autocommit statement
+    (the gateway's summary composes this list: issue 15, B3)."""
     if principal.is_student and not principal.is_learner(learner_id):
         return Page(items=[], next_cursor=None)
-    if principal.is_university:
-        await tenancy.require_may_act_for(session, principal, learner_id)
-    stmt = select(Evaluation).where(Evaluation.learner_id == learner_id)
-    after = newest_first_after(page, col(Evaluation.created_at), col(Evaluation.id))
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(col(Evaluation.created_at).desc(), col(Evaluation.id).desc()).limit(page.limit + 1)
-    rows = make_page(list((await session.exec(stmt)).all()), page, key=lambda r: newest_first_key(r.created_at, r.id))
-    return Page(items=[_row_read(r) for r in rows.items], next_cursor=rows.next_cursor)
+    args: list[Any] = [learner_id]
+    may_sql = None
+    if principal.is_university:  # tenancy.require_may_act_for, decided by the same statement
+        if principal.org is None:
+            raise NotFound()
+        args.append(principal.org)
+        may_sql = tenancy.student_of_sql("$1", "$2")
+    rows = await tenancy.newest_first_page(
+        reader,
+        table="evaluations",
+        columns=_EVALUATION_COLUMNS,
+        where=["t.learner_id = $1"],
+        args=args,
+        page=page,
+        may_sql=may_sql,
+    )
+    return make_page([_record_read(r) for r in rows], page, key=lambda e: newest_first_key(e.created_at, e.id))
 
 
 def item_changes(before: list[LineItemRead], after: list[LineItemRead]) -> list[ItemChange]:

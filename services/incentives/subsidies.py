@@ -13,15 +13,16 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
+from services.kit.db import Reader
 from services.kit.feed import emit
 from services.kit.idempotency import claim as claim_key
 from services.kit.idempotency import complete, request_hash
-from services.kit.pages import Page, PageParams, make_page, newest_first_after, newest_first_key
+from services.kit.pages import Page, PageParams, make_page, newest_first_key
 from services.kit.problems import Conflict, InvalidInput, NotFound, field_error
 
 from . import tenancy
@@ -281,33 +282,63 @@ async def decide(session: AsyncSession, *, principal: Principal, claim_id: uuid.
     return read
 
 
+_CLAIM_COLUMNS = (
+    "t.id, t.learner_id, t.certificate_number, t.occupation_code, t.level, t.issued_on, t.claimed_on, t.status, "
+    "t.amount, t.in_catalogue, t.edition_id, t.reasons, t.recovery_due, t.ruleset_id, t.decided_at, "
+    "t.decision_reason, t.created_at"
+)
+
+
+def _record_read(r: Any) -> ClaimRead:
+    """:func:`_read` from a driver row (``asyncpg.Record``)."""
+    return ClaimRead(
+        claim_id=r["id"],
+        learner_id=r["learner_id"],
+        certificate_number=r["certificate_number"],
+        occupation_code=r["occupation_code"],
+        level=r["level"],
+        issued_on=r["issued_on"],
+        claimed_on=r["claimed_on"],
+        status=r["status"],
+        amount=r["amount"],
+        in_catalogue=r["in_catalogue"],
+        edition_id=r["edition_id"],
+        reasons=[ClaimReason.model_validate(x) for x in r["reasons"]],
+        recovery_due=r["recovery_due"],
+        ruleset_id=r["ruleset_id"],
+        decided_at=r["decided_at"],
+        decision_reason=r["decision_reason"],
+    )
+
+
 async def list_claims(
-    session: AsyncSession, *, principal: Principal, learner_id: str | None, page: PageParams
+    reader: Reader, *, principal: Principal, learner_id: str | None, page: PageParams
 ) -> Page[ClaimRead]:
     """Newest first: a student their own, a university those it filed and its own students', admin
-    and platform all. A university naming a learner who is not its student is 404."""
-    stmt = select(SubsidyClaim)
+    and platform all. A university naming a learner who is not its student is 404. One autocommit
+    statement (the gateway's summary composes this list: issue 15, B3)."""
     if principal.is_student:
         if learner_id is not None and not principal.is_learner(learner_id):
             return Page(items=[], next_cursor=None)
         learner_id = principal.sub
+    where: list[str] = []
+    args: list[Any] = []
+    may_sql = None
     if learner_id is not None:
-        if principal.is_university:
-            await tenancy.require_may_act_for(session, principal, learner_id)
-        stmt = stmt.where(SubsidyClaim.learner_id == learner_id)
+        where, args = ["t.learner_id = $1"], [learner_id]
+        if principal.is_university:  # tenancy.require_may_act_for, decided by the same statement
+            if principal.org is None:
+                raise NotFound()
+            args.append(principal.org)
+            may_sql = tenancy.student_of_sql("$1", "$2")
     elif principal.is_university:
-        stmt = stmt.where(
-            or_(
-                col(SubsidyClaim.org) == principal.org,
-                col(SubsidyClaim.learner_id).in_(tenancy.students_of(principal.org)),
-            )
-        )
-    after = newest_first_after(page, col(SubsidyClaim.created_at), col(SubsidyClaim.id))
-    if after is not None:
-        stmt = stmt.where(after)
-    stmt = stmt.order_by(col(SubsidyClaim.created_at).desc(), col(SubsidyClaim.id).desc()).limit(page.limit + 1)
-    rows = make_page(list((await session.exec(stmt)).all()), page, key=lambda r: newest_first_key(r.created_at, r.id))
-    return Page(items=[_read(r) for r in rows.items], next_cursor=rows.next_cursor)
+        where = [f"(t.org = $1 OR t.learner_id IN ({tenancy.students_of_sql('$1')}))"]
+        args = [principal.org]
+    rows = await tenancy.newest_first_page(
+        reader, table="subsidy_claims", columns=_CLAIM_COLUMNS, where=where, args=args, page=page, may_sql=may_sql
+    )
+    page_of = make_page(rows, page, key=lambda r: newest_first_key(r["created_at"], r["id"]))
+    return Page(items=[_record_read(r) for r in page_of.items], next_cursor=page_of.next_cursor)
 
 
 async def get_claim(session: AsyncSession, *, principal: Principal, claim_id: uuid.UUID) -> ClaimRead:

@@ -9,6 +9,8 @@ seconds ago counts once the feed follower has read it. Another university's lear
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_
@@ -16,9 +18,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import Principal
+from services.kit.db import Reader, fetch_raw
+from services.kit.pages import PageParams, cursor_key
 from services.kit.problems import NotFound
 
-from .models import CertificateFact
+from .models import SCHEMA, CertificateFact
 
 
 def students_of(org: str | None) -> Any:
@@ -75,3 +79,55 @@ async def may_read(session: AsyncSession, principal: Principal, learner_id: str,
     if principal.is_learner(learner_id) or principal.may_read_org(org):
         return True
     return principal.is_university and await is_student_of(session, principal.org, learner_id)
+
+
+def student_of_sql(learner: str, org: str) -> str:
+    """:func:`is_student_of` as an SQL condition on placeholders (for reads on the driver connection)."""
+    return (
+        f"EXISTS (SELECT 1 FROM {SCHEMA}.certificate_facts f WHERE f.learner_id = {learner} "
+        f"AND (f.university_org = {org} OR f.school_org = {org}))"
+    )
+
+
+def students_of_sql(org: str) -> str:
+    """:func:`students_of` as SQL on a placeholder."""
+    return (
+        f"SELECT f.learner_id FROM {SCHEMA}.certificate_facts f WHERE f.university_org = {org} OR f.school_org = {org}"
+    )
+
+
+async def newest_first_page(
+    reader: Reader,
+    *,
+    table: str,
+    columns: str,
+    where: list[str],
+    args: list[Any],
+    page: PageParams,
+    may_sql: str | None = None,
+) -> list[Any]:
+    """One page of ``table`` newest first (``created_at DESC, id DESC``, the cursor of
+    ``kit.pages.newest_first_key``), ``limit + 1`` rows, in one autocommit statement.
+
+    With ``may_sql`` (a university's :func:`student_of_sql`) the same statement decides whether the
+    reader may see the list at all: 404 when not, as :func:`require_may_act_for`."""
+    after = cursor_key(page, lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    conds, params = (["ok.may"] if may_sql else []) + where, list(args)
+    if after is not None:
+        params += list(after)
+        conds.append(f"(t.created_at, t.id) < (${len(params) - 1}, ${len(params)})")
+    params.append(page.limit + 1)
+    select_ = (
+        f"SELECT {columns} FROM {SCHEMA}.{table} t WHERE {' AND '.join(conds) or 'true'} "
+        f"ORDER BY t.created_at DESC, t.id DESC LIMIT ${len(params)}"
+    )
+    if may_sql is None:
+        return await fetch_raw(reader, select_, *params)
+    sql = (
+        f"WITH ok AS (SELECT {may_sql} AS may) SELECT ok.may, p.* FROM ok "
+        f"LEFT JOIN LATERAL ({select_}) p ON true ORDER BY p.created_at DESC, p.id DESC"
+    )
+    rows = await fetch_raw(reader, sql, *params)
+    if not rows[0]["may"]:
+        raise NotFound()
+    return [r for r in rows if r["id"] is not None]

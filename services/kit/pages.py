@@ -76,10 +76,12 @@ def decode_cursor(cursor: str) -> Any:
     return value
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, description="Page size; values above 500 are clamped")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PageParams:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per listed page
+    # (issue 15: ``threading.Condition.notify`` in py-spy of the summary's list parts).
     return PageParams(limit=min(limit, MAX_LIMIT), after=decode_cursor(cursor) if cursor else None)
 
 

@@ -51,6 +51,9 @@ async def test_listing_a_learners_certificates(client: Any, tokens: Any) -> None
     ):
         r = await client.get(f"/v1/certificates?learner_id={lid}", headers=headers)
         assert [c["number"] for c in r.json()["items"]] == [number]
+        # each item as the certificate's own page shows it to that reader (the name masked alike)
+        one = await client.get(f"/v1/certificates/{number}", headers=headers)
+        assert r.json()["items"] == [one.json()]
     for headers in (tokens.headers("student", sub="lrn_x"), tokens.headers("university", org="univ-b")):
         r = await client.get(f"/v1/certificates?learner_id={lid}", headers=headers)
         assert r.json()["items"] == []

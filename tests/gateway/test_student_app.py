@@ -91,6 +91,14 @@ async def test_summary_answers_within_the_budget_with_a_slow_part_unavailable(st
     assert body["subsidy_claims"] == [{"claim_id": "c1", "status": "eligible"}]
     assert body["latest_points_evaluation"] == {"id": "e2", "total": 81, "created_at": "2026-11-20"}
     assert 0.7 < elapsed < SLOW_S / 2, elapsed
+    # Server-Timing: each part's duration, the one cut off at the budget marked, and the total
+    timing = {}
+    for entry in r.headers["server-timing"].split(", "):
+        name, *params = entry.split(";")
+        timing[name] = dict(p.split("=", 1) for p in params)
+    assert set(timing) == {"certificates", "credit", "points", "subsidy_claims", "total"}
+    assert timing["credit"]["desc"] == '"unavailable"' and "desc" not in timing["certificates"]
+    assert float(timing["credit"]["dur"]) >= 700 and float(timing["total"]["dur"]) >= float(timing["credit"]["dur"])
 
 
 async def test_summary_with_every_service_down_is_still_200(test_db, signing_key, tokens):

@@ -232,3 +232,30 @@ async def test_a_rule_set_of_the_old_shape_is_a_409_not_a_500(client, tokens):
         "/v1/points/evaluate", json={"learner_id": "lrn_a", "declared": {}}, headers=tokens.headers("admin")
     )
     assert r.status_code == 409 and r.json()["type"].endswith("/ruleset-outdated")
+
+
+async def test_the_list_pages_newest_first_with_its_cursor(loaded, tokens):
+    """Paging one at a time gives the whole list, newest first, each item as in the whole list."""
+    student = tokens.headers("student", sub="lrn_a")
+    made = []
+    for _ in range(3):
+        r = await loaded.post(
+            "/v1/points/evaluate",
+            json={"learner_id": "lrn_a", "as_of": "2026-06-30", "declared": DECLARED},
+            headers=student,
+        )
+        made.append(r.json()["id"])
+    whole = (await loaded.get("/v1/points/evaluations", params={"learner_id": "lrn_a"}, headers=student)).json()
+    assert [e["id"] for e in whole["items"]] == made[::-1] and whole["next_cursor"] is None
+    paged, params = [], {"learner_id": "lrn_a", "limit": 1}
+    while True:
+        page = (await loaded.get("/v1/points/evaluations", params=params, headers=student)).json()
+        paged += page["items"]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert paged == whole["items"]
+    bad = await loaded.get(
+        "/v1/points/evaluations", params={"learner_id": "lrn_a", "cursor": "bm9wZQ"}, headers=student
+    )
+    assert bad.status_code == 422

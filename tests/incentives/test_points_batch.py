@@ -182,3 +182,48 @@ async def test_a_batch_is_audited_like_single_evaluations(loaded, tokens, assess
     )
     assert entry["before"] is None
     assert (entry["after"]["learner_id"], entry["after"]["total"]) == (answers[0]["learner_id"], answers[0]["total"])
+
+
+async def test_a_batch_stored_in_chunks_answers_and_stores_as_one(loaded, tokens, assessment, monkeypatch):
+    """Chunked storing (points_batch.CHUNK) changes nothing but memory: the same answer, bytes and
+    all but ids and times, as one chunk and as the single route; every event and audit entry, in
+    order; and one transaction, so a failure in a later chunk stores nothing."""
+    from services.incentives import points_batch
+
+    bodies = _learners(assessment)
+    admin = tokens.headers("admin")
+    monkeypatch.setattr(points_batch, "CHUNK", points_batch.MAX_BATCH)
+    whole = await loaded.post(BATCH, json={"items": bodies}, headers=admin)
+    monkeypatch.setattr(points_batch, "CHUNK", 3)
+    chunked = await loaded.post(BATCH, json={"items": bodies}, headers=admin)
+    assert whole.status_code == chunked.status_code == 200, chunked.text
+    assert len(bodies) > 2 * 3 and chunked.content.startswith(b'{"items":[{"id":"')
+    assert [_strip(a) for a in chunked.json()["items"]] == [_strip(a) for a in whole.json()["items"]]
+    singles = [(await loaded.post("/v1/points/evaluate", json=b, headers=admin)).json() for b in bodies]
+    assert [_strip(a) for a in chunked.json()["items"]] == [_strip(s) for s in singles]
+    # the chunked answer is the JSON the whole-batch code wrote for the same evaluations
+    import json
+
+    assert chunked.content == json.dumps(chunked.json(), ensure_ascii=False, separators=(",", ":")).encode()
+    feed = (await loaded.get("/v1/events", params={"limit": 1000}, headers=tokens.headers("platform"))).json()
+    recorded = [e["data"]["id"] for e in feed["events"] if e["type"] == "incentives.evaluation.recorded"]
+    ids = [a["id"] for a in chunked.json()["items"]]
+    assert recorded[len(bodies) : 2 * len(bodies)] == ids
+    entries = (await loaded.get("/v1/audit", params={"limit": 500}, headers=admin)).json()["items"]
+    assert set(ids) <= {e["entity_id"] for e in entries if e["entity"] == "evaluations"}
+
+    calls = []
+    real = points_batch.store_many
+
+    async def failing_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away mid-batch")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(points_batch, "store_many", failing_second)
+    before = await loaded.get("/v1/points/evaluations", params={"learner_id": bodies[0]["learner_id"]}, headers=admin)
+    assert (await loaded.post(BATCH, json={"items": bodies}, headers=admin)).status_code == 500
+    assert len(calls) == 2
+    after = await loaded.get("/v1/points/evaluations", params={"learner_id": bodies[0]["learner_id"]}, headers=admin)
+    assert after.json()["items"] == before.json()["items"]  # the first chunk was not kept

@@ -262,6 +262,18 @@ async def test_tenancy_of_claims(loaded, tokens, assessment, today):
     assert await seen(tokens.headers("student", sub="lrn_a")) == (200, 2)
     assert await seen(tokens.headers("student", sub="lrn_b"), learner_id="lrn_a") == (200, 0)
     assert await seen(tokens.headers("platform")) == (200, 2)
+    # paged one at a time: the same claims, newest first, as the whole list
+    whole = (await loaded.get("/v1/subsidy-claims", params={"learner_id": "lrn_a"}, headers=u_a)).json()["items"]
+    assert [c["claim_id"] for c in whole] == [by_student.json()["claim_id"], by_university.json()["claim_id"]]
+    for first in ({"limit": 1}, {"limit": 1, "learner_id": "lrn_a"}):  # all its students', or one's
+        paged, params = [], dict(first)
+        while True:
+            page = (await loaded.get("/v1/subsidy-claims", params=params, headers=u_a)).json()
+            paged += page["items"]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert paged == whole
     claim_id = by_student.json()["claim_id"]
     for headers, expected in (
         (tokens.headers("student", sub="lrn_b"), 404),
