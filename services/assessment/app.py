@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import gc
-
 import httpx
 from fastapi import FastAPI
 
@@ -33,16 +31,6 @@ def credential_keys(settings: AssessmentSettings) -> KeyRing:
     return KeyRing.build(credential_key(settings), settings.credential_keys)
 
 
-def freeze_startup_heap() -> None:
-    """Moves what start-up built (modules, routes, schemas, pools: ~180,000 objects) out of the
-    cyclic garbage collector's reach. A 5,000-record batch allocates enough to set off a full
-    collection in about two batches of three, and each one walked that start-up heap as well: ~120 ms
-    of CPU, a third of the batch's own (issue 15, B4). Those objects live as long as the process;
-    what requests allocate is still collected as before."""
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(
     settings: AssessmentSettings | None = None,
     *,
@@ -59,9 +47,6 @@ def create_app(
         service_client(settings, "credit-bank", settings.credit_bank_url, transport=credit_bank_transport)
     )
 
-    async def startup(_: FastAPI) -> None:
-        freeze_startup_heap()
-
     async def shutdown(_: FastAPI) -> None:
         await catalogue.aclose()
         await credit_bank.aclose()
@@ -71,7 +56,6 @@ def create_app(
         title="skillpass assessment",
         schema="assessment",
         routers=[router, certificates_router, credentials_router],
-        on_startup=startup,
         on_shutdown=shutdown,
         description="Filed assessment bodies, batch results, certificates, verification.",
     )
