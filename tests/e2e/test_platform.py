@@ -46,6 +46,8 @@ async def platform(pg_server, test_db, tmp_path_factory):
             "SKILLPASS_LOG_LEVEL": "WARNING",
             "SKILLPASS_CATALOGUE_FEED_POLL_INTERVAL_S": "0.5",
             "SKILLPASS_CREDIT_BANK_FEED_POLL_INTERVAL_S": "0.5",
+            # Incentives follows assessment's and the credit bank's feeds: tests wait on what it read, not a 5 s tick.
+            "SKILLPASS_INCENTIVES_FEED_POLL_INTERVAL_S": "0.5",
             "SKILLPASS_GATEWAY_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',  # docs/integration.md's local receiver
         }
         cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
