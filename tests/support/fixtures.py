@@ -209,3 +209,15 @@ async def app_client(
 
 def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
     return asyncio.to_thread(fn, *args)
+
+
+@pytest.fixture(scope="session")
+async def shared_platform(
+    pg_server: str, test_db: DatabaseUnderTest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, Any]]:
+    """One platform of real processes per session (per xdist worker) for the modules that tolerate
+    each other's data: starting the six processes costs ~9 s of CPU each time."""
+    from tests.support.platform import running_platform
+
+    async with running_platform(pg_server, test_db, tmp_path_factory.mktemp("shared-e2e")) as plat:
+        yield plat
