@@ -60,14 +60,15 @@ def bearer(plat: dict[str, Any], role: str, **kw: Any) -> str:
     return mint_token(plat["key"], role=role, issuer=ISSUER, audience=AUDIENCE, **kw)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def platform(shared_platform: dict[str, Any]) -> dict[str, Any]:
     """The session's shared platform (the real processes): the pages are checked on this package's
-    own body, certificates and holders; both modules use the one demo below."""
+    own body, certificates and holders; both modules use the one demo below, made once a session
+    (xdist may run other modules between them, which would end a package-scoped one)."""
     return shared_platform
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 async def demo(platform: dict[str, Any]) -> Demo:
     """Two certificates issued through the gateway the way a university does it; one revoked."""
     from services.kit.pii import learner_id
