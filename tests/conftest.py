@@ -23,8 +23,14 @@ LONGEST_FIRST = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
     rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST_FIRST)))
+    # make test's --dist loadgroup: a module is one unit of work (its module fixtures start once), and
+    # every module on the session's shared platform is one unit, so only one worker starts that platform.
+    for item in items:
+        shared = "shared_platform" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("shared_platform" if shared else item.nodeid.split("::")[0]))
