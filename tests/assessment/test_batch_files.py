@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 import zipfile
 from datetime import date
@@ -338,7 +339,8 @@ async def test_report_file_fix_and_reupload(client: Any, tokens: Any, app: Any) 
         ).scalar_one()
     assert stored.count('"input": "v1.') == 2
     assert rows[1]["candidate"]["id_number"] not in stored
-    assert "Sr2" not in stored
+    # outside the sealed values: their base64 can spell "Sr2" by chance (seen once in a make test)
+    assert "Sr2" not in re.sub(r'"v1\.[^"]*"', '""', stored)
     r = await client.get(f"/v1/batches/{answer['batch_id']}/report", headers=tokens.headers("university", org="univ-a"))
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == XLSX

@@ -17,7 +17,6 @@ import pytest
 
 from services.kit.auth import mint_token
 from tests.assessment.asm_support import make_id_number, make_uscc
-from tests.e2e.test_platform import platform  # noqa: F401  (the fixture: five real processes)
 
 from .cdp import Browser, start_browser
 
@@ -61,8 +60,16 @@ def bearer(plat: dict[str, Any], role: str, **kw: Any) -> str:
     return mint_token(plat["key"], role=role, issuer=ISSUER, audience=AUDIENCE, **kw)
 
 
-@pytest.fixture(scope="module")
-async def demo(platform: dict[str, Any]) -> Demo:  # noqa: F811
+@pytest.fixture(scope="session")
+def platform(shared_platform: dict[str, Any]) -> dict[str, Any]:
+    """The session's shared platform (the real processes): the pages are checked on this package's
+    own body, certificates and holders; both modules use the one demo below, made once a session
+    (xdist may run other modules between them, which would end a package-scoped one)."""
+    return shared_platform
+
+
+@pytest.fixture(scope="session")
+async def demo(platform: dict[str, Any]) -> Demo:
     """Two certificates issued through the gateway the way a university does it; one revoked."""
     from services.kit.pii import learner_id
 

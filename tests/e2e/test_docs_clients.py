@@ -6,17 +6,25 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.e2e.test_platform import platform  # noqa: F401 (the fixture)
+import pytest
+
 from tests.support.fixtures import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def platform(shared_platform):
+    """The session's shared platform: the guide's feed walk reads every page and its webhook waits
+    for its own edition."""
+    return shared_platform
 
 
 def shell_blocks(markdown: str) -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```", markdown, flags=re.S | re.M)
 
 
-async def test_every_shell_block_of_the_integration_guide_runs(platform, tmp_path):  # noqa: F811
+async def test_every_shell_block_of_the_integration_guide_runs(platform, tmp_path):
     blocks = shell_blocks((ROOT / "docs" / "integration.md").read_text())
     assert len(blocks) >= 8
     key = tmp_path / "signing-key.pem"

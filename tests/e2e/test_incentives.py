@@ -7,18 +7,26 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from services.kit.auth import mint_token
-from tests.e2e.test_platform import AUDIENCE, ISSUER, platform  # noqa: F401 (the module's own platform)
+from tests.e2e.test_platform import AUDIENCE, ISSUER
 
 DATA = Path(__file__).parents[2] / "services/incentives/data"
+
+
+@pytest.fixture(scope="module")
+def platform(shared_platform):
+    """The session's shared platform: each test's certificate, learner, org and body (USCC) are its
+    own and unlike any other module's."""
+    return shared_platform
 
 
 def bearer(key, **claims):
     return {"Authorization": "Bearer " + mint_token(key, issuer=ISSUER, audience=AUDIENCE, **claims)}
 
 
-async def _certificate(client, admin, univ, n, *, org="univ-inc", district="闵行区", uscc=515151):
+async def _certificate(client, admin, univ, n, *, org="univ-inc", district="闵行区", uscc=545454):
     from tests.assessment.asm_support import make_id_number, make_uscc
 
     body = (
@@ -67,7 +75,7 @@ async def _certificate(client, admin, univ, n, *, org="univ-inc", district="闵�
     return batch.json()["rows"][0]["certificate_number"], make_id_number(n)
 
 
-async def test_points_and_a_subsidy_claim_from_real_evidence(platform):  # noqa: F811
+async def test_points_and_a_subsidy_claim_from_real_evidence(platform):
     from services.kit.pii import learner_id
 
     key, gw = platform["key"], platform["urls"]["gateway"]
@@ -136,7 +144,7 @@ async def test_points_and_a_subsidy_claim_from_real_evidence(platform):  # noqa:
         assert claims[0]["status"] == "cancelled"
 
 
-async def test_district_funding_from_the_feed(platform):  # noqa: F811
+async def test_district_funding_from_the_feed(platform):
     """The university's district comes from its body filed with assessment, the certificate from
     assessment's feed: nothing but {district, year} is in the request."""
     key, gw = platform["key"], platform["urls"]["gateway"]
@@ -173,7 +181,7 @@ async def test_district_funding_from_the_feed(platform):  # noqa: F811
         ]
 
 
-async def test_performance_from_the_feeds_and_statistics_counts(platform):  # noqa: F811
+async def test_performance_from_the_feeds_and_statistics_counts(platform):
     """Real processes: the certificate (graduation year and school from assessment's feed), a
     conversion (the credit bank's feed) and the graduating-student count (statistics, read with
     incentives' service token) make the university's indicators; the university may then act for

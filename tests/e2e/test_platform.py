@@ -5,76 +5,24 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
 from services.kit.auth import SigningKey, mint_token
-from skillpass.bootstrap import bootstrap
-from skillpass.local import DevSecrets, process_env
-from skillpass.registry import ALL, GATEWAY
-from skillpass.seed import seed_service_clients
+from skillpass.registry import GATEWAY
 from tests.kit.test_auth import bad_tokens
-from tests.support.fixtures import free_port
+from tests.support.platform import running_platform
 
 ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
 
 
 @pytest.fixture(scope="module")
 async def platform(pg_server, test_db, tmp_path_factory):
-    data_dir: Path = tmp_path_factory.mktemp("e2e")
-    # Roles are cluster-wide: reuse the session's passwords so other tests keep connecting.
-    passwords = test_db.passwords
-    db_admin = await bootstrap(pg_server, "skillpass_e2e_" + uuid.uuid4().hex[:8], passwords)
-    dev = DevSecrets.load_or_create(data_dir)
-    await seed_service_clients(db_admin, dev, passwords)
-    # The catalogue's demo classification and editions, so assessment has real occupations to ask about.
-    from services.catalogue.demo import load_demo
-    from skillpass.seed import _with_session
-
-    await _with_session(db_admin, next(s for s in ALL if s.name == "catalogue"), load_demo, passwords)
-    ports = {s.name: free_port() for s in ALL}
-    procs = {}
-    for spec in ALL:
-        env = {
-            **os.environ,
-            **process_env(
-                spec, db_admin, dev, gateway_port=ports["gateway"], ports=ports, data_dir=data_dir, passwords=passwords
-            ),
-            "SKILLPASS_LOG_LEVEL": "WARNING",
-            "SKILLPASS_CATALOGUE_FEED_POLL_INTERVAL_S": "0.5",
-            "SKILLPASS_CREDIT_BANK_FEED_POLL_INTERVAL_S": "0.5",
-            "SKILLPASS_GATEWAY_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]',  # docs/integration.md's local receiver
-        }
-        cmd = [sys.executable, "-m", "skillpass.cli", "serve", spec.name]
-        procs[spec.name] = subprocess.Popen(  # noqa: ASYNC220 (start-up only)
-            cmd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(data_dir / f"{spec.name}.log").open("w"),
-        )
-    urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
-    try:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(timeout=2) as client:
-            while True:
-                try:
-                    if (await client.get(urls["gateway"] + "/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "platform not ready in 60 s"
-                assert all(p.poll() is None for p in procs.values()), "a process died at start"
-                await asyncio.sleep(0.3)
-        key = SigningKey.load_or_create(data_dir / "keys" / "signing-key.pem")
-        yield {"urls": urls, "key": key, "dev": dev, "data_dir": data_dir, "db_admin": db_admin, "passwords": passwords}
-    finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.wait(10)
+    """A platform of this module's own: its tests read whole feeds and list pages and spend the
+    /verify limit of 127.0.0.1. Modules that tolerate others' data use ``shared_platform``."""
+    async with running_platform(pg_server, test_db, tmp_path_factory.mktemp("e2e")) as plat:
+        yield plat
 
 
 async def test_token_from_auth_token_works_through_the_gateway(platform):

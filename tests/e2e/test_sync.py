@@ -16,15 +16,23 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from services.kit.auth import mint_token
 from skillpass.apiclient import ApiClient, default_feeds
 from skillpass.mirror import open_target
 from tests.assessment.asm_support import make_uscc
-from tests.e2e.test_platform import AUDIENCE, ISSUER, platform  # noqa: F401 (the fixture)
+from tests.e2e.test_platform import AUDIENCE, ISSUER
 from tests.incentives.test_rulesets import SUBSIDY_RULES
 
 KILLS = 6
+
+
+@pytest.fixture(scope="module")
+def platform(shared_platform):
+    """The session's shared platform: the mirrors are compared with the whole feeds as they are,
+    whatever else wrote to them."""
+    return shared_platform
 
 
 async def _platform_client(gw: str, admin: dict[str, str]) -> tuple[str, str]:
@@ -108,7 +116,7 @@ async def _full_feed(client: ApiClient, feed) -> list[dict]:
             return out
 
 
-async def test_sync_killed_at_random_loses_and_duplicates_nothing(platform, pg_server, tmp_path):  # noqa: F811
+async def test_sync_killed_at_random_loses_and_duplicates_nothing(platform, pg_server, tmp_path):
     gw, key = platform["urls"]["gateway"], platform["key"]
     admin = {"Authorization": "Bearer " + mint_token(key, sub="a", role="admin", issuer=ISSUER, audience=AUDIENCE)}
     client_id, secret = await _platform_client(gw, admin)

@@ -12,10 +12,9 @@ from sqlalchemy import text
 from gateway.app import create_app
 from services.kit.problems import RateLimited
 from services.kit.ratelimit_redis import RedisTokenBuckets
-from skillpass.devdb import free_port
 from tests.gateway.test_gateway import gateway_settings
 from tests.gateway.test_gateway_security import upstream  # noqa: F401  (the fixture: an echo server)
-from tests.support.fixtures import app_client
+from tests.support.fixtures import app_client, free_port
 from tests.support.redis_server import redis_server
 
 

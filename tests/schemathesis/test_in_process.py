@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -42,12 +41,14 @@ EXAMPLES = int(os.environ.get("SKILLPASS_FUZZ_EXAMPLES", "3"))
 
 
 @pytest.fixture(scope="module")
-async def fuzz_urls(pg_server: str) -> dict[str, str]:
+async def fuzz_urls(pg_server: str, test_db: Any) -> dict[str, str]:
     """A database of its own: schemathesis commits what it creates, other tests roll back."""
     from skillpass.bootstrap import bootstrap, role_url
     from skillpass.registry import ALL
 
-    passwords = {s.name: secrets.token_urlsafe(16) for s in ALL}
+    # Roles are cluster-wide: new passwords here locked every later test of the worker out (the
+    # serial order hid it: a later module's bootstrap happened to set the session's back).
+    passwords = test_db.passwords
     db_admin = await bootstrap(pg_server, "skillpass_fuzz_" + uuid.uuid4().hex[:8], passwords)
     return {s.name: role_url(db_admin, s, passwords[s.name]) for s in ALL}
 

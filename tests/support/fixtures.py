@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,11 +25,47 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.kit.auth import KeySource, SigningKey, Verifier, mint_token
 from services.kit.settings import SharedSettings
-from skillpass.devdb import free_port
 
 TEST_ISSUER = "https://skillpass.local/gateway"
 TEST_AUDIENCE = "skillpass"
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+# Ports for the tests' own servers come from below the kernel's ephemeral range (32768 and up on
+# Linux), each pytest-xdist worker from its own slice, starting at a random place in it: a port
+# that bind(0) just answered can be answered again at once (two servers of one platform got the
+# same port, and one worker's PostgreSQL start once "succeeded" against the other worker's), and
+# other programs' outgoing connections never take a port from this range.
+_PORTS_FROM, _PORTS_TO = 20000, 32000
+_handed_out: set[int] = set()
+_next_port: int | None = None
+
+
+def _port_slice() -> tuple[int, int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    size = (_PORTS_TO - _PORTS_FROM) // count
+    start = _PORTS_FROM + size * ((int(worker) if worker.isdigit() else 0) % count)
+    return start, start + size
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free now and not handed out before in this test run."""
+    global _next_port
+    low, high = _port_slice()
+    if _next_port is None:
+        _next_port = random.randrange(low, high)
+    for _ in range(high - low):
+        port, _next_port = _next_port, low + (_next_port + 1 - low) % (high - low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {low}-{high}")
 
 
 def shared_settings_for_tests(**overrides: Any) -> SharedSettings:
@@ -171,3 +209,15 @@ async def app_client(
 
 def run_sync(fn: Callable[..., Any], *args: Any) -> Any:
     return asyncio.to_thread(fn, *args)
+
+
+@pytest.fixture(scope="session")
+async def shared_platform(
+    pg_server: str, test_db: DatabaseUnderTest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, Any]]:
+    """One platform of real processes per session (per xdist worker) for the modules that tolerate
+    each other's data: starting the six processes costs ~9 s of CPU each time."""
+    from tests.support.platform import running_platform
+
+    async with running_platform(pg_server, test_db, tmp_path_factory.mktemp("shared-e2e")) as plat:
+        yield plat

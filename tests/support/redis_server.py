@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from skillpass.devdb import free_port
+from tests.support.fixtures import free_port
 
 
 @contextmanager
