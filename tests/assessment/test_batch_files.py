@@ -723,3 +723,20 @@ async def test_a_workbook_the_lean_reader_leaves_alone_is_read_by_openpyxl(clien
         f"/v1/records?batch_id={r.json()['batch_id']}", headers=tokens.headers("university", org="univ-a")
     )
     assert listed.json()["items"][0]["exam_date"] == "2026-11-10"
+
+
+def test_an_over_wide_row_is_refused_while_it_streams_in() -> None:
+    """The column limit is checked as cells arrive, not once a row has ended: a row of millions of
+    cells was parsed whole (seconds of CPU, every cell in memory) before it was refused. Here the
+    row never ends (the part stops mid-row), so only a check made while streaming can answer 413;
+    one made at the row's end meets the broken XML first."""
+    import pytest
+
+    from services.assessment.xlsx_reader import MAX_ROW_CELLS, sheet_rows
+    from services.kit.problems import PayloadTooLarge
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    endless = f'<worksheet xmlns="{main}"><sheetData><row r="1">' + "<c/>" * (MAX_ROW_CELLS + 10)
+    content = _xlsx_with({"xl/worksheets/sheet1.xml": endless.encode()})
+    with zipfile.ZipFile(io.BytesIO(content)) as z, pytest.raises(PayloadTooLarge, match="columns"):
+        list(sheet_rows(z))
