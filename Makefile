@@ -27,11 +27,11 @@ $(STAMP): $(BIN)/python pyproject.toml $(DEV_LOCK)
 run: $(STAMP)
 	$(BIN)/skillpass run
 
-# One pytest-xdist worker per core; a module's tests stay on one worker (loadgroup, groups made in
-# tests/conftest.py), so a module's fixtures (a platform of real processes, a browser) start once.
+# One pytest-xdist worker per core; a module's tests stay on one worker (loadscope, with the scope
+# made in tests/conftest.py), so a module's fixtures (a platform of real processes, a browser) start once.
 # Each worker has its own PostgreSQL.
 test: lint
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 # Lint, format, types and layering: each fails the build (issue 8).
 lint: $(STAMP)

@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,45 @@ LONGEST_FIRST = [
 ]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
+# Modules on the session's shared platform (tests/support/fixtures.py::shared_platform): scheduled as
+# one unit, so only one worker starts that platform. Checked at collection: a module that uses the
+# fixture and is missing here fails the run instead of starting a second platform unnoticed.
+SHARED_PLATFORM_MODULES = {
+    "tests/browser/test_docs_page.py",
+    "tests/browser/test_verify_page.py",
+    "tests/e2e/test_docs_clients.py",
+    "tests/e2e/test_incentives.py",
+    "tests/e2e/test_sync.py",
+}
+
+
+def unit_of(nodeid: str) -> str:
+    """make test's unit of work: a module (its module fixtures - a platform of real processes, a
+    browser - start once), or all modules on the shared platform together."""
+    module = nodeid.split("::", 1)[0]
+    return "shared_platform" if module in SHARED_PLATFORM_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` with :func:`unit_of` as the scope. Not ``--dist loadgroup``: with pytest
+    9.2 its marks no longer group anything (xdist 3.8 renames ``item._nodeid``, which pytest no
+    longer reads), so every test went out alone and a module's platform started on both workers."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST_FIRST)))
-    # make test's --dist loadgroup: a module is one unit of work (its module fixtures start once), and
-    # every module on the session's shared platform is one unit, so only one worker starts that platform.
     for item in items:
-        shared = "shared_platform" in getattr(item, "fixturenames", ())
-        item.add_marker(pytest.mark.xdist_group("shared_platform" if shared else item.nodeid.split("::")[0]))
+        module = item.nodeid.split("::", 1)[0]
+        if "shared_platform" in getattr(item, "fixturenames", ()) and module not in SHARED_PLATFORM_MODULES:
+            raise pytest.UsageError(f"{module} uses shared_platform: add it to SHARED_PLATFORM_MODULES")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST_FIRST)))
