@@ -37,7 +37,7 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict services gateway skillpass
+	$(BIN)/mypy --strict services gateway skillpass bench
 	$(BIN)/lint-imports
 
 # Re-resolves the locks from pyproject.toml, keeping every pin that still fits (needs PyPI).

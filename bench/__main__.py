@@ -381,9 +381,9 @@ def b3(plat: Platform, load: Load, rounds: int, learner: str | None, pids: dict[
     service_url = {"assessment": "assessment", "credit-bank": "credit_bank", "incentives": "incentives"}
     calls = {name: plat.url(service_url[svc]) + path for name, (svc, path, _) in parts(learner).items()}
     for name, u in calls.items():  # each composed call answers 200 before it is measured
-        got = httpx.get(u, headers={"Authorization": f"Bearer {student}"}, timeout=10)
-        if got.status_code != 200:
-            raise SystemExit(f"B3 {name}: {got.status_code} {got.text[:300]}")
+        answer = httpx.get(u, headers={"Authorization": f"Bearer {student}"}, timeout=10)
+        if answer.status_code != 200:
+            raise SystemExit(f"B3 {name}: {answer.status_code} {answer.text[:300]}")
     load.max_rate(url, student, seconds=3)  # warm
     top = load.max_rate(url, student)
     rate = 0.7 * top.rps

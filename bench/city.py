@@ -200,8 +200,8 @@ async def upload_lite(gateway: str, univ: str, body_id: str, k: int) -> tuple[fl
     from .assessment_upload import make_records
 
     records = make_records(LITE, f"city-lite-{k}", offset=2_000_000 + k * LITE)
-    for r in records:
-        r["candidate"]["school_org"] = ORG
+    for rec in records:
+        rec["candidate"]["school_org"] = ORG
     async with httpx.AsyncClient(base_url=gateway, timeout=600) as client:
         started = time.perf_counter()
         r = await client.post(

@@ -109,8 +109,8 @@ def main() -> None:
                     "nginx": f"http://127.0.0.1:{nport}/api/catalogue{path}",
                 }
                 for name, url in targets.items():  # each path answers the same before it is measured
-                    r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
-                    assert r.status_code == 200, (name, r.status_code, r.text)
+                    answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+                    assert answer.status_code == 200, (name, answer.status_code, answer.text)
                 hey(targets["direct"], token=token, seconds=2, connections=args.connections)  # warm-up
                 results[path] = {
                     name: hey(url, token=token, seconds=args.seconds, connections=args.connections)

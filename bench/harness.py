@@ -37,16 +37,16 @@ class Platform:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
-    def token(self, role: str = "admin", **kw: str) -> str:
+    def token(self, role: str = "admin", *, sub: str | None = None, org: str | None = None) -> str:
         return mint_token(
             self.key,
-            sub=kw.pop("sub", f"bench-{role}"),
+            sub=sub or f"bench-{role}",
             role=role,
+            org=org,
             issuer="https://skillpass.local/gateway",
             audience="skillpass",
             ttl_s=7200,
-            **kw,
-        )  # type: ignore[arg-type]
+        )
 
 
 @contextmanager
@@ -106,7 +106,7 @@ def stop_all(procs: list[subprocess.Popen[bytes]], within_s: float = 30) -> None
         try:
             p.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            print(f"{' '.join(map(str, p.args))} still running {within_s:.0f} s after SIGTERM: killed", file=sys.stderr)
+            print(f"{p.args!r} still running {within_s:.0f} s after SIGTERM: killed", file=sys.stderr)
             p.kill()
             p.wait()
 

@@ -95,7 +95,7 @@ def main() -> None:
     names = tuple(dict.fromkeys(("gateway", "catalogue", args.target)))
     with platform(names, RAISED_LIMITS) as plat:
         asyncio.run(_load_demo(plat.db_admin))
-        token = plat.token(args.role, **({"sub": args.sub} if args.sub else {}))
+        token = plat.token(args.role, sub=args.sub)
         if args.path:
             url = f"{plat.url(args.target)}{args.path}"
         elif args.target in ("catalogue", "gateway"):
