@@ -241,12 +241,20 @@ class Dispatcher:
             log.warning("webhook dispatcher could not release its lock; dropping the connection")
             await conn.invalidate()
 
+    async def _active_subscriptions(self, conn: AsyncConnection) -> int:
+        stmt = select(func.count()).select_from(webhooks).where(webhooks.c.status == "active")
+        return int((await conn.execute(stmt)).scalar() or 0)
+
     async def _skip_to_head(self, conn: AsyncConnection, feed: str, base: str) -> bool:
         """With no active subscription, nothing of the feed so far can be delivered: move the cursor to
         the feed's head instead of reading every event (the events of a 50,000-record upload cost the
         gateway, the service and PostgreSQL more CPU than the upload's own writes, issue 15 B4).
-        The head is read before the subscriptions, so an event committed after a subscription became
-        active lies after it. True when the feed was skipped."""
+        The subscriptions are counted again after the head is read, so an event committed after a
+        subscription became active lies after the cursor. True when the feed was skipped."""
+        if await self._active_subscriptions(conn):
+            await conn.rollback()
+            return False  # the usual case with subscribers: no request for the head
+        await conn.rollback()
         try:
             resp = await self._feed_http.get(
                 base.rstrip("/") + "/v1/events/head", headers={"Authorization": f"Bearer {self._token()}"}
@@ -256,10 +264,7 @@ class Dispatcher:
         if resp.status_code != 200:
             return False  # an older service without the route: read the feed as before
         head = resp.json().get("cursor")
-        active = (
-            await conn.execute(select(func.count()).select_from(webhooks).where(webhooks.c.status == "active"))
-        ).scalar()
-        if active:
+        if await self._active_subscriptions(conn):
             await conn.rollback()
             return False
         cursor = (await conn.execute(select(cursors.c.cursor).where(cursors.c.feed == feed))).scalar()

@@ -43,6 +43,7 @@ def unit_of(nodeid: str) -> str:
     return "shared_platform" if module in SHARED_PLATFORM_MODULES else module
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) does not know the hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadscope`` with :func:`unit_of` as the scope. Not ``--dist loadgroup``: with pytest
     9.2 its marks no longer group anything (xdist 3.8 renames ``item._nodeid``, which pytest no
