@@ -43,7 +43,7 @@ from skillpass.registry import SERVICES
 from . import assessment_upload, city, points_evaluate
 from .catalogue_lookup import QUERY, _load_demo
 from .gateway import NGINX_CONF
-from .harness import LoadResult, Platform, hey, platform, stop_all
+from .harness import LoadResult, Platform, cpu_s, hey, platform, rss_mb, stop_all
 
 QUIET = ("--log-level", "warning")
 HERE = Path(__file__).resolve().parent
@@ -189,26 +189,6 @@ def wait_http(url: str, token: str, timeout_s: float = 30) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} never answered 200")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set of a process and its children (uvicorn serves in the process itself)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 # -- benchmarks ------------------------------------------------------------------------------------

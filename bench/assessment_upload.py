@@ -32,6 +32,7 @@ import httpx
 from openpyxl import Workbook
 from stdnum.cn import ric, uscc
 
+from services.assessment.candidates import COLUMNS as CANDIDATE_COLUMNS
 from services.assessment.issuing import CERTIFICATE_COLUMNS, RECORD_COLUMNS
 from services.kit.auth import SigningKey, mint_token
 from services.kit.pii import Sealer, learner_id, mask_id_number
@@ -39,6 +40,8 @@ from services.kit.settings import DEV_PLACEHOLDER
 from skillpass.bootstrap import bootstrap, role_url
 from skillpass.devdb import EmbeddedPostgres, free_port
 from skillpass.registry import GATEWAY, SERVICES
+
+from .harness import cpu_s, rss_mb
 
 ISSUER, AUDIENCE = "https://skillpass.local/gateway", "skillpass"
 ORG = "bench-univ"
@@ -119,19 +122,10 @@ def as_file(records: list[dict[str, Any]], fmt: str) -> tuple[bytes, str]:
     return text.encode(), "text/csv; charset=utf-8"
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 RAW_COPY_CPU = [0.0]
 
 
-def pg_cpu_s(pgdata: Path) -> float:
+def pgcpu_s(pgdata: Path) -> float:
     """CPU seconds the whole PostgreSQL server has used: the postmaster, its live backends, and
     (cutime/cstime) the backends that already exited."""
     try:
@@ -151,20 +145,10 @@ def pg_cpu_s(pgdata: Path) -> float:
     return total
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def _show_rss(label: str, pid: int) -> None:
     """With BENCH_RSS=1: the assessment process's RSS, before the uploads and after each batch."""
     if os.environ.get("BENCH_RSS"):
-        print(f"  {label}: {_rss_mb(pid):.0f} MB")
+        print(f"  {label}: {rss_mb(pid):.0f} MB")
 
 
 def _profile_start(procs: dict[str, subprocess.Popen[bytes]], root: Path) -> list[tuple[str, Any, Path]]:
@@ -298,20 +282,10 @@ def copy_rows(
     return {"candidates": cands, "records": recs, "certificates": certs}
 
 
-# The same columns the service writes (records and certificates by COPY), so both paths fill the
-# same tables with the same rows.
+# The same columns the service writes (candidates, records and certificates by COPY), so both
+# paths fill the same tables with the same rows.
 COLUMNS = {
-    "candidates": (
-        "learner_id",
-        "owner_org",
-        "id_number_sealed",
-        "id_number_masked",
-        "name",
-        "student_no",
-        "school_org",
-        "graduation_year",
-        "major",
-    ),
+    "candidates": CANDIDATE_COLUMNS,
     "records": RECORD_COLUMNS,
     "certificates": CERTIFICATE_COLUMNS,
 }
@@ -321,7 +295,7 @@ async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]], pgdata: Path |
     """Seconds for the COPY; with ``pgdata``, PostgreSQL's CPU seconds for it in ``RAW_COPY_CPU``."""
     conn = await asyncpg.connect(dsn)
     try:
-        pg0 = pg_cpu_s(pgdata) if pgdata else 0.0
+        pg0 = pgcpu_s(pgdata) if pgdata else 0.0
         started = time.perf_counter()
         for rows in batches:
             async with conn.transaction():
@@ -331,7 +305,7 @@ async def raw_copy(dsn: str, batches: list[dict[str, list[Any]]], pgdata: Path |
                     )
         elapsed = time.perf_counter() - started
         if pgdata:
-            RAW_COPY_CPU[0] = pg_cpu_s(pgdata) - pg0
+            RAW_COPY_CPU[0] = pgcpu_s(pgdata) - pg0
         await conn.execute("TRUNCATE assessment.certificates, assessment.records, assessment.candidates")
         return elapsed
     finally:
@@ -463,13 +437,13 @@ async def run(
 
             spies = _profile_start(by_name, root)
             _show_rss("assessment before the uploads", by_name["assessment"].pid)
-            cpu0 = {k: _cpu_s(p.pid) for k, p in by_name.items()}
-            pg0 = pg_cpu_s(pg.pgdata)
+            cpu0 = {k: cpu_s(p.pid) for k, p in by_name.items()}
+            pg0 = pgcpu_s(pg.pgdata)
             api_s = await upload_all(base, chunks)
             _profile_stop(spies)
             # CPU per 1,000 records of each process (steadier than seconds on a busy machine).
-            cpu = {k: 1000 * (_cpu_s(p.pid) - cpu0[k]) / total * 1000 for k, p in by_name.items()}
-            cpu["postgresql"] = 1000 * (pg_cpu_s(pg.pgdata) - pg0) / total * 1000
+            cpu = {k: 1000 * (cpu_s(p.pid) - cpu0[k]) / total * 1000 for k, p in by_name.items()}
+            cpu["postgresql"] = 1000 * (pgcpu_s(pg.pgdata) - pg0) / total * 1000
             cpu["postgresql for the raw COPY"] = pg_copy
             # The same volume straight to the service, to show what the gateway's hop costs.
             direct_records = make_records(total, "direct", offset=total)  # new people, as in the first run
@@ -488,7 +462,7 @@ async def run(
                 )
                 for k, fmt in enumerate(formats or [])
             }
-        rss = {k: _rss_mb(p.pid) for k, p in by_name.items()}
+        rss = {k: rss_mb(p.pid) for k, p in by_name.items()}
         result: dict[str, Any] = {
             "copy_s": copy_s,
             "gateway_s": api_s,

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -34,7 +32,7 @@ from skillpass.devdb import free_port
 from skillpass.local import role_passwords
 from skillpass.registry import SERVICES
 
-from .harness import platform
+from .harness import cpu_s, platform
 
 ORG = "bench-univ"
 CREDIT_BANK = next(s for s in SERVICES if s.name == "credit_bank")
@@ -192,11 +190,11 @@ def main() -> None:
         with platform(("gateway", "credit_bank"), extra_env=extra) as plat:
             token = plat.token("university", org=ORG)
             pids = {name: plat.procs[name].pid for name in ("gateway", "credit_bank")}
-            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            cpu_before = {name: cpu_s(pid) for name, pid in pids.items()}
             service, converted = asyncio.run(
                 through_gateway(plat.url("gateway"), token, args.learners, args.batch_size, args.batches_in_flight)
             )
-            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+            cpu = {name: cpu_s(pid) - cpu_before[name] for name, pid in pids.items()}
             url = role_url(plat.db_admin, CREDIT_BANK, role_passwords()["credit_bank"])
             raw = asyncio.run(raw_inserts(url, args.learners, args.concurrency))
             # Printed before the processes stop: a slow shutdown on a loaded machine loses no figure.
@@ -204,12 +202,6 @@ def main() -> None:
     finally:
         fake.terminate()
         fake.wait(10)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def report(args: argparse.Namespace, service: float, converted: int, raw: float, cpu: dict[str, float]) -> None:

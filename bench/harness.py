@@ -26,6 +26,33 @@ from skillpass.registry import ALL
 from skillpass.seed import seed_service_clients
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def status_mb(pid: int, *keys: str) -> dict[str, float]:
+    """Memory lines of /proc/<pid>/status in MB, e.g. ``VmRSS`` (resident now), ``VmHWM`` (its peak)."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in keys:
+                out[key] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident set now, MB (uvicorn serves in the process itself)."""
+    return status_mb(pid, "VmRSS").get("VmRSS", 0.0)
+
+
 @dataclass
 class Platform:
     root: Path

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ import asyncpg
 import httpx
 from stdnum.cn import uscc
 
+from services.assessment.candidates import COLUMNS as CANDIDATE_COLUMNS
 from services.assessment.issuing import CERTIFICATE_COLUMNS, RECORD_COLUMNS
 from services.kit.pii import Sealer, learner_id, mask_id_number
 from skillpass.local import DevSecrets
@@ -47,7 +47,7 @@ from skillpass.registry import SERVICES
 from skillpass.seed import _with_session
 
 from .assessment_upload import id_number
-from .harness import Platform, platform, stop_all
+from .harness import Platform, cpu_s, platform, status_mb, stop_all
 
 ORG = "bench-points"
 TIMING = re.compile(r"(\w+);dur=([\d.]+)")
@@ -74,39 +74,7 @@ FACT_COLUMNS = (
     "graduation_year",
     "school_org",
 )
-CANDIDATE_COLUMNS = (
-    "learner_id",
-    "owner_org",
-    "id_number_sealed",
-    "id_number_masked",
-    "name",
-    "student_no",
-    "school_org",
-    "graduation_year",
-    "major",
-)
 PROCESSES = ("gateway", "incentives", "assessment", "catalogue", "credit_bank", "statistics")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """The process's resident set now (VmRSS) and its peak so far (VmHWM), MB (Linux /proc)."""
-    out = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line[:5]] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
 
 
 def learner_ids(plat: Platform, learners: int) -> list[str]:
@@ -356,9 +324,9 @@ async def run(
     if recording:
         recording[0].wait()
     recording = spy(pids["incentives"], 10) if profile == "batch" else recording
-    mem_before = memory_mb(pids["incentives"])
+    mem_before = status_mb(pids["incentives"], "VmRSS", "VmHWM")
     m = await evaluate_batches(plat, ids, batch=batch, concurrency=concurrency, pids=pids)
-    mem_after = memory_mb(pids["incentives"])
+    mem_after = status_mb(pids["incentives"], "VmRSS", "VmHWM")
     if recording:
         from .profile import summarise  # bench.profile imports bench.__main__, which imports this module
 
