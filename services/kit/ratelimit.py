@@ -37,6 +37,12 @@ class RateLimiter(Protocol):
     ) -> None: ...
 
 
+def refuse_if_waiting(wait_s: float, problem: type[RateLimited], detail: str) -> None:
+    """Every limiter's refusal: ``problem`` (429) with ``Retry-After`` in whole seconds, at least 1."""
+    if wait_s > 0:
+        raise problem(detail, headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+
+
 class Grant(NamedTuple):
     """What a store gave: ``tokens`` taken (0 to the number asked for); when none, ``wait_s``
     until one will be there."""
@@ -80,9 +86,7 @@ class TokenBucketLimiter:
 
     def take(self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded") -> None:
         """Takes one token or raises ``problem`` (429) with ``Retry-After`` in whole seconds."""
-        wait = self.wait(key)
-        if wait > 0:
-            raise problem(detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        refuse_if_waiting(self.wait(key), problem, detail)
 
     async def acquire(
         self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
@@ -192,9 +196,7 @@ class PostgresTokenBuckets:
     async def acquire(
         self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
     ) -> None:
-        wait = await self.wait(key)
-        if wait > 0:
-            raise problem(detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        refuse_if_waiting(await self.wait(key), problem, detail)
 
     async def take(self, key: str, want: int, give_back: int = 0) -> Grant:
         """Up to ``want`` tokens in one atomic step (``TokenStore``); ``give_back`` unused ones are
@@ -341,6 +343,4 @@ class LeasedBuckets:
     async def acquire(
         self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
     ) -> None:
-        wait = await self.wait(key)
-        if wait > 0:
-            raise problem(detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        refuse_if_waiting(await self.wait(key), problem, detail)

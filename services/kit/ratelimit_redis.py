@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .problems import RateLimited
+from .ratelimit import refuse_if_waiting
 
 log = logging.getLogger("skillpass.ratelimit")
 
@@ -74,9 +75,7 @@ class RedisTokenBuckets:
     async def acquire(
         self, key: str, problem: type[RateLimited] = RateLimited, detail: str = "rate limit exceeded"
     ) -> None:
-        wait = await self.wait(key)
-        if wait > 0:
-            raise problem(detail, headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        refuse_if_waiting(await self.wait(key), problem, detail)
 
     async def aclose(self) -> None:
         await self.client.aclose()
