@@ -367,21 +367,7 @@ async def simulate(
 
 
 def _row_read(row: Evaluation) -> EvaluationRead:
-    return EvaluationRead(
-        id=row.id,
-        learner_id=row.learner_id,
-        scheme=row.scheme,
-        as_of=row.as_of,
-        total=row.total,
-        threshold=row.threshold,
-        passes=row.passes,
-        ruleset_id=row.ruleset_id,
-        ruleset_version=row.ruleset_version,
-        items=[LineItemRead.model_validate(i) for i in row.items],
-        declared=row.declared,
-        rerun_of=row.rerun_of,
-        created_at=row.created_at,
-    )
+    return _record_read(row.model_dump())
 
 
 _EVALUATION_COLUMNS = (
@@ -391,7 +377,8 @@ _EVALUATION_COLUMNS = (
 
 
 def _record_read(r: Any) -> EvaluationRead:
-    """:func:`_row_read` from a driver row (``asyncpg.Record``)."""
+    """An evaluation's answer from its columns by name: a driver row (``asyncpg.Record``) or an ORM
+    row's ``model_dump()`` (:func:`_row_read`)."""
     return EvaluationRead(
         id=r["id"],
         learner_id=r["learner_id"],

@@ -149,24 +149,7 @@ def graduation_year_for(certificate: Certificate, declared: int | None) -> int |
 
 
 def _read(row: SubsidyClaim) -> ClaimRead:
-    return ClaimRead(
-        claim_id=row.id,
-        learner_id=row.learner_id,
-        certificate_number=row.certificate_number,
-        occupation_code=row.occupation_code,
-        level=row.level,
-        issued_on=row.issued_on,
-        claimed_on=row.claimed_on,
-        status=row.status,
-        amount=row.amount,
-        in_catalogue=row.in_catalogue,
-        edition_id=row.edition_id,
-        reasons=[ClaimReason.model_validate(r) for r in row.reasons],
-        recovery_due=row.recovery_due,
-        ruleset_id=row.ruleset_id,
-        decided_at=row.decided_at,
-        decision_reason=row.decision_reason,
-    )
+    return _record_read(row.model_dump())
 
 
 async def _counts(session: AsyncSession, certificate: Certificate, claimed_on: date) -> tuple[int, int]:
@@ -290,7 +273,8 @@ _CLAIM_COLUMNS = (
 
 
 def _record_read(r: Any) -> ClaimRead:
-    """:func:`_read` from a driver row (``asyncpg.Record``)."""
+    """A claim's answer from its columns by name: a driver row (``asyncpg.Record``) or an ORM row's
+    ``model_dump()`` (:func:`_read`)."""
     return ClaimRead(
         claim_id=r["id"],
         learner_id=r["learner_id"],
