@@ -191,6 +191,20 @@ async def forward(request: Request, service: str, rest: str) -> Response:
     )
 
 
+def _safe_to_resend(method: str, body: bytes | AsyncIterator[bytes] | None, *, keyed: bool) -> bool:
+    """Sending a request twice is safe: an idempotent method or an Idempotency-Key, and a body that
+    is buffered (a streamed one cannot be read again)."""
+    return not isinstance(body, AsyncIterator) and (method in IDEMPOTENT or keyed)
+
+
+def _not_forwarded(service: str, too_large: _BodyTooLarge, max_bytes: int) -> Exception:
+    """The problem for a request the upstream did not take: 413 when the gateway cut the body off
+    at the limit (the upstream then sees a broken request), else 503."""
+    if too_large.exceeded:
+        return PayloadTooLarge(f"body over {max_bytes} bytes")
+    return UpstreamUnavailable(f"{service} is unavailable")
+
+
 async def _forward(
     session: aiohttp.ClientSession,
     service: str,
@@ -207,9 +221,7 @@ async def _forward(
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{service} did not answer in time") from exc
     except (aiohttp.ClientError, PayloadTooLarge) as exc:
-        if too_large.exceeded:
-            raise PayloadTooLarge(f"body over {max_bytes} bytes") from exc
-        raise UpstreamUnavailable(f"{service} is unavailable") from exc
+        raise _not_forwarded(service, too_large, max_bytes) from exc
     out_headers = {
         k: v
         for k, v in upstream.headers.items()
@@ -248,8 +260,7 @@ async def _send(
     buffered. aiohttp retries idempotent methods itself; this adds keyed POSTs and PATCHes.
     A connection that cannot be opened at all is not retried: that is a 503 at once."""
     target = yarl.URL(url, encoded=True)  # as built: no second normalisation of "..", "%2F"
-    keyed = any(k == "idempotency-key" for k, _ in headers)
-    retry = not isinstance(body, AsyncIterator) and (method in IDEMPOTENT or keyed)
+    retry = _safe_to_resend(method, body, keyed=any(k == "idempotency-key" for k, _ in headers))
     while True:
         try:
             return await session.request(method, target, headers=headers, data=body, allow_redirects=False)
@@ -270,16 +281,13 @@ async def _forward_lean(
     max_bytes: int,
 ) -> Response:
     """:func:`_forward` on the lean client: the same answers, errors and retries."""
-    keyed = any(k == b"idempotency-key" for k, _ in headers)
-    retry = not isinstance(body, AsyncIterator) and (method in IDEMPOTENT or keyed)
+    retry = _safe_to_resend(method, body, keyed=any(k == b"idempotency-key" for k, _ in headers))
     try:
         upstream = await pool.request(method, target, headers, body, retry=retry)
     except TimeoutError as exc:
         raise UpstreamTimeout(f"{service} did not answer in time") from exc
     except (UpstreamError, PayloadTooLarge) as exc:
-        if too_large.exceeded:
-            raise PayloadTooLarge(f"body over {max_bytes} bytes") from exc
-        raise UpstreamUnavailable(f"{service} is unavailable") from exc
+        raise _not_forwarded(service, too_large, max_bytes) from exc
     out: list[tuple[bytes, bytes]] = []
     for k, v in upstream.headers:
         if k in _ANSWER_DROPPED:
